@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations and the batch writer's SQL."""

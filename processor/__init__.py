@@ -1,0 +1,1 @@
+"""Stream processor: validates, routes and writes energy telemetry."""

@@ -1,0 +1,92 @@
+"""The Faust application: topics, tables, agents and web views wired from one Settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from processor import topics
+from processor.settings import Settings
+from processor.stats import COUNTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    """Everything agents and views share."""
+
+    app: faust.App
+    settings: Settings
+    dsn: str
+    raw: faust.TopicT
+    routed: dict[str, faust.TopicT]  # "meter" / "vehicle" -> telemetry.meter / .vehicle
+    dlq: faust.TopicT
+    live: dict[str, Any]  # "meter" / "vehicle" -> Faust table: device id -> latest reading
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def build_app(settings: Settings, dsn: str) -> Pipeline:
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("build_app needs settings.kafka_bootstrap_servers")
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.kafka_bootstrap_servers),
+        store="memory://",
+        topic_partitions=settings.telemetry_partitions,
+        topic_allow_declare=False,  # topics are created up front, with the right partitions
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host=settings.web_bind,
+        web_enabled=True,
+        logging_config=None,
+    )
+    raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
+                    key_serializer="raw", value_serializer="raw")
+    routed = {
+        kind: app.topic(name, key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw")
+        for kind, name in (("meter", topics.METER), ("vehicle", topics.VEHICLE))
+    }
+    dlq = app.topic(topics.DLQ, key_type=bytes, value_type=bytes,
+                    key_serializer="raw", value_serializer="raw")
+    live = {
+        kind: app.Table(f"{kind}_live", default=None, partitions=settings.telemetry_partitions,
+                        key_type=str, value_type=dict)
+        for kind in ("meter", "vehicle")
+    }
+    pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live)
+
+    from processor.router import register_router
+    from processor.writers import register_writers
+
+    register_router(pipeline)
+    register_writers(pipeline)
+    register_web(pipeline)
+
+    @app.timer(interval=10.0)
+    async def progress() -> None:
+        log.info("progress: %s", COUNTS.line())
+
+    return pipeline
+
+
+def register_web(pipeline: Pipeline) -> None:
+    app = pipeline.app
+
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})

@@ -1,0 +1,74 @@
+"""Reading models: the rules of DESIGN.md section 2, one field at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+MAX_FUTURE = timedelta(minutes=5)
+
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
+Kwh = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def parse_timestamp(value: Any, now: datetime | None = None) -> datetime:
+    """ISO-8601 with a zone, at most five minutes ahead of ``now``; returned in UTC."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 string with a time zone")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("is not an ISO-8601 date-time") from None
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError("needs a time zone (Z or an offset such as +02:00)")
+    now = now or datetime.now(UTC)
+    if ts - now > MAX_FUTURE:
+        raise ValueError("is more than 5 minutes in the future")
+    return ts.astimezone(UTC)
+
+
+class _Reading(BaseModel):
+    # strict: "10.5" and true are not numbers; forbid: unknown fields are errors.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    timestamp: datetime
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any, info: ValidationInfo) -> datetime:
+        now = info.context.get("now") if info.context else None
+        return parse_timestamp(value, now)
+
+
+class MeterReading(_Reading):
+    """Grid side: AC energy drawn during the interval."""
+
+    type: Literal["meter"] = "meter"
+    meterId: DeviceId
+    kwhConsumedAc: Kwh
+    voltage: float = Field(gt=0, le=2000, allow_inf_nan=False)
+
+    @property
+    def device_id(self) -> str:
+        return self.meterId
+
+
+class VehicleReading(_Reading):
+    """Battery side: DC energy stored during the interval; ``meterId`` names the charger's meter."""
+
+    type: Literal["vehicle"] = "vehicle"
+    vehicleId: DeviceId
+    soc: float = Field(ge=0, le=100, allow_inf_nan=False)
+    kwhDeliveredDc: Kwh
+    batteryTemp: float = Field(ge=-60, le=150, allow_inf_nan=False)
+    meterId: DeviceId | None = None
+
+    @property
+    def device_id(self) -> str:
+        return self.vehicleId
+
+
+Reading = MeterReading | VehicleReading

@@ -1,0 +1,63 @@
+"""Every setting of the system, declared once, read from the environment and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration. Unset service addresses mean "start the embedded one"."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="Kafka brokers; unset starts the embedded broker (Tansu)."
+    )
+    database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL; unset starts embedded PostgreSQL (pgserver)."
+    )
+    data_dir: Path = Field(default=Path(".energy"), description="Local state (embedded services).")
+    web_port: int = Field(default=3000, ge=1, le=65535)
+    web_bind: str = Field(default="127.0.0.1", description="Address the web server binds to.")
+    telemetry_partitions: int = Field(default=8, ge=1, le=1024)
+    efficiency_threshold: float = Field(default=0.85, gt=0, le=2)
+
+    app_id: str = Field(default="energy-ingest", description="Faust app id and consumer group.")
+    broker_session_timeout: float = Field(
+        default=4.0, gt=0, description="Consumer session timeout, seconds (short: fast joins)."
+    )
+    broker_heartbeat_interval: float = Field(default=0.5, gt=0)
+    router_batch_max: int = Field(
+        default=2000, ge=1, description="Raw messages the router takes at most per flush."
+    )
+    router_flush_seconds: float = Field(default=0.1, gt=0)
+    writer_batch_max: int = Field(
+        default=200, ge=1, description="Routed batches a writer takes at most per flush."
+    )
+    writer_flush_seconds: float = Field(default=0.2, gt=0)
+    readings_per_batch: int = Field(
+        default=5000, ge=1, description="Readings at most in one routed batch message."
+    )
+    partitions_ahead_days: int = Field(
+        default=7, ge=0, description="Daily history partitions created ahead of today."
+    )
+    partitions_behind_days: int = Field(
+        default=7, ge=0, description="Daily history partitions created behind today."
+    )
+    db_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait between database retries."
+    )
+    log_level: str = Field(default="INFO")
+
+    @property
+    def database_dsn(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

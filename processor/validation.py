@@ -1,0 +1,142 @@
+"""Turn the bytes of a raw Kafka message into valid readings and rejections.
+
+A message holds one reading, a JSON array of readings, or ``{"type": "batch", "readings": [...]}``.
+Each reading of a batch is judged on its own, so one bad reading never drops its neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from processor.models import MeterReading, Reading, VehicleReading
+
+MODELS: dict[str, type[MeterReading] | type[VehicleReading]] = {
+    "meter": MeterReading,
+    "vehicle": VehicleReading,
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Input that cannot become a reading: why, where in the message, and what it was."""
+
+    errors: tuple[FieldError, ...]
+    original: bytes
+    index: int | None = None  # position in a batch; None for the message as a whole
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+
+
+@dataclass
+class Outcome:
+    readings: list[Reading] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def reading_type(item: dict[str, Any]) -> str | None:
+    """The declared type, or the one implied by the id fields when ``type`` is missing."""
+    declared = item.get("type")
+    if declared is not None:
+        return declared if declared in MODELS else None
+    if "vehicleId" in item:
+        return "vehicle"
+    if "meterId" in item:
+        return "meter"
+    return None
+
+
+def validate_reading(item: Any, now: datetime | None = None) -> Reading | tuple[FieldError, ...]:
+    """One reading (already decoded JSON): the model, or the field errors."""
+    if not isinstance(item, dict):
+        return (FieldError("reading", "must be a JSON object"),)
+    kind = reading_type(item)
+    if kind is None:
+        if "type" in item:
+            return (FieldError("type", "must be 'meter' or 'vehicle'"),)
+        return (FieldError("type", "missing, and neither meterId nor vehicleId is present"),)
+    try:
+        return MODELS[kind].model_validate(item, context={"now": now or datetime.now(UTC)})
+    except ValidationError as exc:
+        return tuple(_field_errors(exc))
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "reading"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        out.append(FieldError(loc, msg))
+    return out
+
+
+def readings_of(document: Any) -> list[Any] | None:
+    """The readings a decoded message holds, or None when its shape is not one we know."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        if document.get("type") == "batch":
+            readings = document.get("readings")
+            extra = set(document) - {"type", "readings"}
+            return readings if isinstance(readings, list) and not extra else None
+        return [document]
+    return None
+
+
+def validate_message(raw: bytes | None, now: datetime | None = None) -> Outcome:
+    """Judge a raw message: every reading ends up either valid or rejected with a reason."""
+    outcome = Outcome()
+    if raw is None:
+        outcome.rejections.append(Rejection((FieldError("message", "empty message"),), b""))
+        return outcome
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        error = FieldError("message", f"not valid JSON: {exc}")
+        outcome.rejections.append(Rejection((error,), raw))
+        return outcome
+    items = readings_of(document)
+    if items is None:
+        error = FieldError(
+            "message",
+            "must be a reading, an array of readings or {\"type\": \"batch\", \"readings\": [...]}",
+        )
+        outcome.rejections.append(Rejection((error,), raw))
+        return outcome
+    if not items:
+        outcome.rejections.append(Rejection((FieldError("readings", "empty batch"),), raw))
+        return outcome
+    single = not isinstance(document, list) and document.get("type") != "batch"
+    now = now or datetime.now(UTC)
+    for index, item in enumerate(items):
+        result = validate_reading(item, now)
+        if isinstance(result, tuple):
+            original = raw if single else _encode(item)
+            outcome.rejections.append(Rejection(result, original, None if single else index))
+        else:
+            outcome.readings.append(result)
+    return outcome
+
+
+def _encode(item: Any) -> bytes:
+    try:
+        return json.dumps(item, separators=(",", ":"), allow_nan=True).encode()
+    except (TypeError, ValueError, RecursionError):
+        return repr(item).encode()

@@ -1,0 +1,116 @@
+"""Writer agents: routed batches -> one PostgreSQL transaction each -> live Faust tables.
+
+Offsets are acked only after the transaction committed and the table changelog writes are on
+the broker. If PostgreSQL is unreachable the writer waits and retries the same batch with
+backoff; nothing is acked meanwhile, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from db.sink import Row, WriteResult, connect, iso, write_batch
+from processor.coalesce import newer
+from processor.routing import decode_batch, partition_for
+from processor.stats import COUNTS
+
+if TYPE_CHECKING:
+    from processor.app import Pipeline
+
+log = logging.getLogger(__name__)
+
+LIVE_FIELDS = {
+    "meter": ("ts", "kwhConsumedAc", "voltage"),
+    "vehicle": ("ts", "soc", "kwhDeliveredDc", "batteryTemp", "meterId"),
+}
+
+
+class BatchSink:
+    """A writer's database connection, reconnected with backoff whenever it is lost."""
+
+    def __init__(self, dsn: str, max_backoff: float) -> None:
+        self.dsn = dsn
+        self.max_backoff = max_backoff
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def write(self, kind: str, rows: list[Row]) -> WriteResult:
+        delay = 0.5
+        failures = 0
+        while True:
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.conn = await connect(self.dsn)
+                    if failures:
+                        log.warning("%s writer: database reachable again, resuming", kind)
+                return await write_batch(self.conn, kind, rows)
+            except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
+                failures += 1
+                log.warning("%s writer: database unavailable (%s); retry %d in %.1fs, "
+                            "nothing acked meanwhile", kind, str(exc).strip().splitlines()[0]
+                            if str(exc).strip() else type(exc).__name__, failures, delay)
+                await self._close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+
+    async def _close(self) -> None:
+        if self.conn is not None:
+            try:
+                await self.conn.close()
+            except Exception:  # noqa: BLE001 - the connection is gone either way
+                pass
+            self.conn = None
+
+
+def live_value(kind: str, row: Row) -> dict[str, Any]:
+    """A live-table value from a changed live row returned by the writer statement."""
+    values = [iso(row[1]), *row[2:]]
+    return dict(zip(LIVE_FIELDS[kind], values, strict=True))
+
+
+def register_writers(p: Pipeline) -> None:
+    for kind in ("meter", "vehicle"):
+        _register_writer(p, kind)
+
+
+def _register_writer(p: Pipeline, kind: str) -> None:
+    settings = p.settings
+    table = p.live[kind]
+    sink = BatchSink(p.dsn, settings.db_retry_max_seconds)
+
+    async def writer(stream: Any) -> None:
+        async for events in stream.noack().noack_take(
+            settings.writer_batch_max, within=settings.writer_flush_seconds
+        ):
+            rows: list[Row] = []
+            for event in events:
+                rows.extend(decode_batch(event.value)[1])
+            try:
+                result = await sink.write(kind, rows)
+            except Exception:
+                # Not a lost connection: data or schema trouble that retrying cannot fix.
+                # Exit so the batch is redelivered to a restarted worker, instead of Faust
+                # restarting this agent without its unacked events (a silent stall).
+                log.exception("%s writer: batch failed; exiting so it is redelivered", kind)
+                os._exit(70)
+            pending = []
+            for row in result.live_changed:
+                value = live_value(kind, row)
+                current = table.data.get(row[0])
+                if current is None or newer(value["ts"], current.get("ts")):
+                    table.data[row[0]] = value
+                    partition = partition_for(row[0], settings.telemetry_partitions)
+                    pending.append(table.send_changelog(partition, row[0], value))
+            if pending:
+                await asyncio.gather(*(fut for fut in pending))
+            for event in events:
+                await stream.ack(event)
+            COUNTS.inserted[kind] += result.inserted
+            COUNTS.duplicates[kind] += result.duplicates
+
+    writer.__name__ = f"{kind}_writer"
+    p.app.agent(p.routed[kind], name=f"{kind}_writer")(writer)

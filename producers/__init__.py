@@ -1,0 +1,1 @@
+"""Producers: publish raw readings to ``telemetry.raw``."""
