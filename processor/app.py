@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.web import Request, Response, View
 
 from processor import topics
 from processor.settings import Settings
@@ -70,6 +69,7 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live)
 
     from processor.router import register_router
+    from processor.web import register_web
     from processor.writers import register_writers
 
     register_router(pipeline)
@@ -81,12 +81,3 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
         log.info("progress: %s", COUNTS.line())
 
     return pipeline
-
-
-def register_web(pipeline: Pipeline) -> None:
-    app = pipeline.app
-
-    @app.page("/healthz")
-    class Health(View):
-        async def get(self, request: Request) -> Response:
-            return self.json({"status": "ok"})

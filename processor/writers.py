@@ -8,6 +8,7 @@ backoff; nothing is acked meanwhile, so nothing is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -59,10 +60,8 @@ class BatchSink:
 
     async def _close(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection is gone either way
                 await self.conn.close()
-            except Exception:  # noqa: BLE001 - the connection is gone either way
-                pass
             self.conn = None
 
 

@@ -1,0 +1,14 @@
+"""HTTP views served by each worker's Faust web server; one module per concern."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from processor.app import Pipeline
+
+
+def register_web(pipeline: Pipeline) -> None:
+    from processor.web import health
+
+    health.register(pipeline)

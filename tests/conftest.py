@@ -1,0 +1,52 @@
+"""Fixtures: the real embedded broker and PostgreSQL, started once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from db.migrate import migrate
+from processor.services import EmbeddedBroker, EmbeddedPostgres
+from processor.topics import ensure_topics
+from tests.helpers import Worker, publish, query, start_worker, uid, wait_until
+
+PARTITIONS = 4
+APP_ID = "energy-ingest-test"
+
+
+@dataclass
+class Services:
+    bootstrap: str
+    dsn: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    data_dir = tmp_path_factory.mktemp("energy")
+    broker = EmbeddedBroker.start(data_dir)
+    pg = EmbeddedPostgres.start(data_dir)
+    try:
+        migrate(pg.dsn)
+        ensure_topics(broker.bootstrap, APP_ID, PARTITIONS)
+        yield Services(broker.bootstrap, pg.dsn, data_dir)
+    finally:
+        broker.stop()
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(services: Services) -> Iterator[Worker]:
+    """One worker for the session; it is ready once a probe reading reached PostgreSQL."""
+    w = start_worker(services.bootstrap, services.dsn, services.data_dir,
+                     TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID)
+    probe = f"probe-{uid()}"
+    publish(services.bootstrap, [{"meterId": probe, "kwhConsumedAc": 0.1, "voltage": 230,
+                                  "timestamp": "2026-01-01T00:00:00Z"}])
+    wait_until(lambda: query(services.dsn, "SELECT 1 FROM meter_live WHERE meter_id = %s",
+                             (probe,)), timeout=90, what="the worker to process a probe")
+    yield w
+    w.stop()

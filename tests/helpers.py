@@ -1,0 +1,168 @@
+"""Shared test helpers: waiting, publishing, reading topics and the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from processor.services import free_port
+from producers.kafka import producer_config
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25,
+               what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def publish(bootstrap: str, values: Iterable[bytes | str | dict[str, Any] | list[Any]],
+            topic: str = "telemetry.raw", key: Callable[[Any], bytes | None] | None = None) -> int:
+    """Publish each value (dicts and lists as JSON); returns how many the broker acked."""
+    producer = Producer(producer_config(bootstrap))
+    acked = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        assert err is None, err
+        acked.append(1)
+
+    n = 0
+    for value in values:
+        k = key(value) if key else None
+        if isinstance(value, (dict, list)):
+            if k is None and isinstance(value, dict):
+                device = value.get("vehicleId") or value.get("meterId")
+                k = device.encode() if isinstance(device, str) else None
+            value = json.dumps(value)
+        producer.produce(topic, value=value, key=k, on_delivery=on_delivery)
+        n += 1
+        producer.poll(0)
+    producer.flush(30)
+    assert len(acked) == n, f"{n - len(acked)} messages not acked"
+    return n
+
+
+def read_topic(bootstrap: str, topic: str, match: Callable[[bytes], bool],
+               expected: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Read ``topic`` from the beginning until ``expected`` matching JSON records are seen."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uid()}",
+                         "enable.auto.commit": False, "session.timeout.ms": 6000})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            if match(msg.value()):
+                found.append(json.loads(msg.value()))
+        # a little longer, to catch records that should not be there
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            msg = consumer.poll(0.2)
+            if msg is not None and not msg.error() and match(msg.value()):
+                found.append(json.loads(msg.value()))
+        return found
+    finally:
+        consumer.close()
+
+
+def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn, options="-c TimeZone=UTC") as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+@dataclass
+class Worker:
+    """An ``energy-ingest worker`` process on the test services."""
+
+    proc: subprocess.Popen[bytes]
+    web_port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_worker(bootstrap: str, dsn: str, log_dir: Path, **env: str) -> Worker:
+    port = free_port()
+    log_path = log_dir / f"worker-{port}.log"
+    full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
+                "WEB_PORT": str(port), "DATA_DIR": str(log_dir), **env}
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "worker"], env=full_env,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    worker = Worker(proc, port, log_path, full_env)
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"worker exited with {proc.returncode}:\n{worker.log()}")
+        try:
+            with urllib.request.urlopen(f"{worker.url}/healthz", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, timeout=60, what="the worker's /healthz")
+    return worker
+
+
+def http_json(url: str, method: str = "GET", body: Any = None,
+              headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """(status, decoded JSON or text) without raising on 4xx/5xx."""
+    data = None if body is None else (body if isinstance(body, bytes) else
+                                      json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
