@@ -1,0 +1,75 @@
+"""Routing: where a device lives, and partition-aligned batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from processor.models import MeterReading, VehicleReading
+from processor.routing import decode_batch, encode_batch, partition_for, route, to_row
+
+# Java's org.apache.kafka.common.utils.Utils.murmur2 on these keys (Kafka's UtilsTest).
+JAVA_MURMUR2 = {
+    "21": -973932308,
+    "foobar": -790332482,
+    "a-little-bit-long-string": -985981536,
+    "a-little-bit-longer-string": -1486304829,
+    "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    "abc": 479470107,
+}
+T0 = datetime(2026, 2, 10, 19, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("key,java_hash", JAVA_MURMUR2.items())
+@pytest.mark.parametrize("partitions", [1, 4, 8, 12, 100])
+def test_partition_matches_kafkas_default_partitioner(key: str, java_hash: int,
+                                                     partitions: int) -> None:
+    assert partition_for(key, partitions) == (java_hash & 0x7FFFFFFF) % partitions
+
+
+def m(mid: str, minute: int, kwh: float = 1.0) -> MeterReading:
+    return MeterReading(meterId=mid, kwhConsumedAc=kwh, voltage=230,
+                        timestamp=(T0 + timedelta(minutes=minute)).isoformat())
+
+
+def v(vid: str, minute: int) -> VehicleReading:
+    return VehicleReading(vehicleId=vid, soc=50, kwhDeliveredDc=1, batteryTemp=30,
+                          timestamp=(T0 + timedelta(minutes=minute)).isoformat(), meterId="M-1")
+
+
+def test_batches_hold_one_type_and_only_devices_of_their_partition() -> None:
+    readings = [m(f"M-{i}", k) for i in range(50) for k in range(3)]
+    readings += [v(f"V-{i}", k) for i in range(50) for k in range(3)]
+    batches = route(readings, 8, max_rows=10_000)
+    assert sum(len(b.rows) for b in batches) == len(readings)
+    assert len({(b.kind, b.partition) for b in batches}) == len(batches)
+    for batch in batches:
+        for row in batch.rows:
+            assert partition_for(row[0], 8) == batch.partition
+            assert row[0].startswith("M-" if batch.kind == "meter" else "V-")
+
+
+def test_batches_keep_arrival_order_and_respect_the_size_bound() -> None:
+    readings = [m("M-1", k) for k in range(25)]
+    batches = route(readings, 8, max_rows=10)
+    assert [len(b.rows) for b in batches] == [10, 10, 5]
+    assert [r[1] for b in batches for r in b.rows] == [to_row(r)[1] for r in readings]
+
+
+def test_rows_round_trip_through_the_batch_encoding() -> None:
+    rows = [to_row(m("M-1", 0, 0.25)), to_row(m("M-1", 1))]
+    kind, decoded = decode_batch(encode_batch("meter", rows))
+    assert kind == "meter" and decoded == rows
+    assert rows[0] == ("M-1", "2026-02-10T19:00:00.000000+00:00", 0.25, 230.0)
+    vrow = to_row(v("V-1", 0))
+    assert decode_batch(encode_batch("vehicle", [vrow]))[1] == [vrow]
+    assert vrow[-1] == "M-1"
+
+
+def test_canonical_timestamps_sort_as_time() -> None:
+    a = to_row(MeterReading(meterId="M", kwhConsumedAc=0, voltage=1,
+                            timestamp="2026-01-01T00:00:00Z"))[1]
+    b = to_row(MeterReading(meterId="M", kwhConsumedAc=0, voltage=1,
+                            timestamp="2026-01-01T00:00:00.0005Z"))[1]
+    assert a < b
