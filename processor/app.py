@@ -68,13 +68,17 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     }
     pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live)
 
+    from processor.brokerwatch import register_brokerwatch
     from processor.router import register_router
     from processor.web import register_web
     from processor.writers import register_writers
 
     register_router(pipeline)
+    register_brokerwatch(pipeline)
     register_writers(pipeline)
     register_web(pipeline)
+    from processor.maintenance import register_maintenance  # partitions, retention
+    register_maintenance(pipeline)
 
     @app.timer(interval=10.0)
     async def progress() -> None:

@@ -6,10 +6,9 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from processor.settings import Settings, get_settings
@@ -48,13 +47,39 @@ def producer_bootstrap(settings: Settings) -> str:
         f"(its embedded broker's address is kept in {settings.data_dir / 'services.json'}).")
 
 
+def running_dsn(settings: Settings) -> str:
+    """The configured database, else the embedded one a running `energy-ingest up` started."""
+    from producers.kafka import running_services
+
+    if settings.database_dsn:
+        return settings.database_dsn
+    info = running_services(settings.data_dir)
+    if info:
+        return str(info["dsn"])
+    raise SystemExit("error: no database. Set DATABASE_URL, or start `energy-ingest up` first.")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO-8601 (UTC when no zone is given) or a duration ago: 90s, 30m, 2h, 1d."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither ISO-8601 (2026-02-10T19:00:00Z) nor a duration (30m, 2h)"
+        ) from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
 # ---- commands -------------------------------------------------------------------------------
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from db.migrate import migrate
     from processor.services import services
 
-    with services(settings) as (_bootstrap, dsn):
+    with services(settings) as (_bootstrap, dsn, _broker):
         applied = migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
@@ -68,6 +93,32 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     for name, partitions in required_topics(settings.app_id,
                                             settings.telemetry_partitions).items():
         print(f"{name}\t{partitions}")
+    return 0
+
+
+def cmd_partitions(settings: Settings, args: argparse.Namespace) -> int:
+    """Create history partitions ahead and apply RETENTION_DAYS now (the worker does it hourly)."""
+    import contextlib
+
+    from db.partitions import maintain_partitions
+    from processor.services import EmbeddedPostgres
+
+    retention = settings.retention_days if args.retention_days is None else args.retention_days
+    with contextlib.ExitStack() as stack:
+        dsn = settings.database_dsn
+        if not dsn:
+            pg = EmbeddedPostgres.start(settings.data_dir)
+            stack.callback(pg.stop)
+            dsn = pg.dsn
+        try:
+            report = maintain_partitions(dsn, ahead_days=settings.partitions_ahead_days,
+                                         retention_days=retention)
+        except RuntimeError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    for line in report.lines():
+        print(line)
+    if not report.changed:
+        print("partitions: nothing to create or drop")
     return 0
 
 
@@ -117,37 +168,49 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from processor.replay import replay
+
+    if args.to is not None and args.to <= args.start:
+        raise SystemExit("error: --to must be after --from")
+    summary = replay(producer_bootstrap(settings), running_dsn(settings), args.topic,
+                     args.start, args.to)
+    return 0 if summary.read or not args.strict else 1
+
+
+def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from processor.rebuild import rebuild
+
+    rebuild(running_dsn(settings), producer_bootstrap(settings), settings.app_id,
+            settings.telemetry_partitions)
+    print("rebuild: done; restart the workers so they load the rebuilt tables")
+    return 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     """Services (embedded when unset), migrations, topics, workers, optionally the simulator."""
     from db.migrate import migrate
-    from processor.services import redact, services, spawn
+    from processor.services import redact, services
+    from processor.supervisor import Supervisor
     from processor.topics import ensure_topics
     from producers.kafka import write_services_file
 
     _raise_on_sigterm()
-    with services(settings) as (bootstrap, dsn):
+    with services(settings) as (bootstrap, dsn, broker):
         migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
         ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
         write_services_file(settings.data_dir, bootstrap, dsn)
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn}
-        children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        supervisor = Supervisor(settings, bootstrap, dsn, broker, env)
         for i in range(args.workers):
-            port = settings.web_port + i
-            children.append((f"worker-{i + 1}", spawn(
-                [sys.executable, "-m", "processor.cli", "worker", "--web-port", str(port)],
-                env=env)))
+            supervisor.add(f"worker-{i + 1}", ["worker", "--web-port", str(settings.web_port + i)])
+        if args.simulate:
+            supervisor.add("simulator", ["simulate", "--devices", str(args.devices), "--hours",
+                                         str(args.hours), "--batch", str(args.batch)])
         log.info("up: %d worker(s); web at http://%s:%d", args.workers, settings.web_bind,
                  settings.web_port)
         log.info("up: look at the data with: psql '%s'", redact(dsn))
-        if args.simulate:
-            children.append(("simulator", spawn(
-                [sys.executable, "-m", "processor.cli", "simulate", "--devices",
-                 str(args.devices), "--hours", str(args.hours), "--batch", str(args.batch)],
-                env=env)))
-        try:
-            return _supervise(children)
-        finally:
-            _stop_children(children)
+        return supervisor.run()
 
 
 def _raise_on_sigterm() -> None:
@@ -155,39 +218,6 @@ def _raise_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
-
-
-def _supervise(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
-    try:
-        while True:
-            for name, proc in children:
-                code = proc.poll()
-                if code is None:
-                    continue
-                if name == "simulator" and code == 0:
-                    log.info("up: simulator finished; workers keep running (Ctrl-C stops)")
-                    children.remove((name, proc))
-                    break
-                log.error("up: %s exited with code %s; stopping", name, code)
-                return code or 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        log.info("up: stopping")
-        return 0
-
-
-def _stop_children(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for _name, proc in children:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for name, proc in children:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("up: %s did not stop in time; killing it", name)
-            proc.kill()
-            proc.wait()
 
 
 # ---- parser ---------------------------------------------------------------------------------
@@ -212,6 +242,11 @@ def parser() -> argparse.ArgumentParser:
         func=cmd_migrate)
     sub.add_parser("topics", help="create the topics with TELEMETRY_PARTITIONS").set_defaults(
         func=cmd_topics)
+    parts = sub.add_parser("partitions", help="create history partitions ahead, drop those "
+                           "older than RETENTION_DAYS")
+    parts.add_argument("--retention-days", type=int, default=None, metavar="DAYS",
+                       help="overrides RETENTION_DAYS (0: keep everything)")
+    parts.set_defaults(func=cmd_partitions)
 
     sim = sub.add_parser("simulate", help="publish a simulated fleet's readings")
     _fleet_args(sim, devices=100, hours=24.0, batch=1)
@@ -228,6 +263,18 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("file", metavar="FILE")
     pub.add_argument("--topic", default="telemetry.raw")
     pub.set_defaults(func=cmd_publish)
+    rep = sub.add_parser("replay", help="re-process a time range of a topic (idempotent)")
+    rep.add_argument("--from", dest="start", type=parse_time, required=True, metavar="TIME",
+                     help="publish time to start at: ISO-8601, or a duration ago (30m, 2h, 1d)")
+    rep.add_argument("--to", type=parse_time, default=None, metavar="TIME",
+                     help="publish time to stop before (default: the end of the topic)")
+    rep.add_argument("--topic", default="telemetry.raw",
+                     help="telemetry.raw (default), telemetry.meter or telemetry.vehicle")
+    rep.add_argument("--strict", action="store_true", help="exit 1 when nothing was read")
+    rep.set_defaults(func=cmd_replay)
+
+    sub.add_parser("rebuild", help="recompute live state, rollups and Faust tables from the "
+                   "history").set_defaults(func=cmd_rebuild)
     return p
 
 

@@ -116,16 +116,18 @@ class EmbeddedPostgres:
 
 
 @contextlib.contextmanager
-def services(settings: Settings) -> Iterator[tuple[str, str]]:
-    """(bootstrap, dsn): the configured services, or embedded ones started for the duration."""
+def services(settings: Settings) -> Iterator[tuple[str, str, EmbeddedBroker | None]]:
+    """(bootstrap, dsn, embedded broker or None): the configured services, or embedded ones
+    started for the duration."""
     stack = contextlib.ExitStack()
+    broker: EmbeddedBroker | None = None
     with stack:
         bootstrap = settings.kafka_bootstrap_servers
         if bootstrap:
             log.info("using Kafka at %s", bootstrap)
         else:
             broker = EmbeddedBroker.start(settings.data_dir)
-            stack.callback(broker.stop)
+            stack.callback(lambda: broker.stop() if broker else None)
             bootstrap = broker.bootstrap
             log.info("embedded broker (Tansu, memory only) at %s, log %s",
                      bootstrap, broker.log_path)
@@ -138,7 +140,7 @@ def services(settings: Settings) -> Iterator[tuple[str, str]]:
             dsn = pg.dsn
             log.info("embedded PostgreSQL at %s (data in %s)", dsn,
                      (settings.data_dir / "postgres").resolve())
-        yield bootstrap, dsn
+        yield bootstrap, dsn, broker
 
 
 def redact(dsn: str) -> str:

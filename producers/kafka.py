@@ -57,11 +57,15 @@ class Delivery:
 
 
 def produce(producer: Producer, topic: str, value: bytes, key: bytes | None,
-            on_delivery: Delivery) -> None:
-    """Produce, waiting for room when the local queue is full instead of failing."""
+            on_delivery: Delivery, partition: int = -1) -> None:
+    """Produce, waiting for room when the local queue is full instead of failing.
+
+    ``partition`` -1 lets the partitioner choose (murmur2 of the key).
+    """
     while True:
         try:
-            producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+            producer.produce(topic, value=value, key=key, partition=partition,
+                             on_delivery=on_delivery)
             return
         except BufferError:
             producer.poll(0.05)

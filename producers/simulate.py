@@ -52,6 +52,7 @@ def simulate(bootstrap: str, opts: SimulateOptions, out: Any = sys.stderr) -> in
     sent = 0
     last_report = wall_start
     pending: list[dict[str, Any]] = []
+    caught_up = False
 
     def send(readings: list[dict[str, Any]]) -> None:
         key = device_key(readings[0]) if len(readings) == 1 else None
@@ -72,6 +73,10 @@ def simulate(bootstrap: str, opts: SimulateOptions, out: Any = sys.stderr) -> in
                 if opts.count is not None and sent >= opts.count:
                     break
             producer.poll(0)
+            if not caught_up and at + timedelta(minutes=1) > datetime.now(UTC):
+                caught_up = True
+                print(f"simulate: replayed the past {opts.hours:g} h ({sent} readings); "
+                      "now one reading a minute per device, in real time", file=out, flush=True)
             now = time.monotonic()
             if now - last_report >= 2:
                 last_report = now

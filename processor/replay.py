@@ -1,0 +1,147 @@
+"""``energy-ingest replay``: re-process a time range of a topic straight into PostgreSQL.
+
+Offsets are found by message timestamp (``offsets_for_times``). Raw messages go through the same
+validation and the same batch writer as the worker, so a replay inserts only what is missing:
+afterwards the database is identical to a single pass. Readings are judged again with the same
+rules; rejects are counted (their dead letters were written on the first pass).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from db.sink import Row, connect, write_batch
+from processor import topics
+from processor.routing import decode_batch, to_row
+from processor.validation import validate_message
+
+FLUSH_ROWS = 5000
+QUIET_AFTER_EOF = 1.5  # seconds without messages after end-of-partition before we stop
+
+
+@dataclass
+class ReplaySummary:
+    read: int = 0  # messages read in the range
+    readings: int = 0  # valid readings among them
+    inserted: int = 0
+    already_present: int = 0
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)  # the first few rejection reasons
+
+    def line(self) -> str:
+        return (f"read {self.read} messages, {self.readings} valid readings: inserted "
+                f"{self.inserted}, already present {self.already_present}, "
+                f"rejected {self.rejected}")
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: datetime | None = None,
+           out: Any = sys.stderr) -> ReplaySummary:
+    return asyncio.run(_replay(bootstrap, dsn, topic, start, end, out))
+
+
+async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: datetime | None,
+                  out: Any) -> ReplaySummary:
+    if topic not in (topics.RAW, topics.METER, topics.VEHICLE):
+        raise ValueError(f"cannot replay {topic}: choose {topics.RAW}, {topics.METER} or "
+                         f"{topics.VEHICLE}")
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"energy-ingest-replay-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "latest",
+        "session.timeout.ms": 6000,
+    })
+    summary = ReplaySummary()
+    pending: dict[str, list[Row]] = {"meter": [], "vehicle": []}
+    conn = await connect(dsn)
+
+    async def flush() -> None:
+        for kind, rows in pending.items():
+            if rows:
+                result = await write_batch(conn, kind, rows)
+                summary.inserted += result.inserted
+                summary.already_present += result.duplicates
+                rows.clear()
+
+    try:
+        try:
+            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        except KafkaException as exc:
+            raise ConnectionError(topics.broker_unreachable_message(bootstrap)) from exc
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise ValueError(f"topic {topic} does not exist on {bootstrap}")
+        wanted = [TopicPartition(topic, p, _ms(start)) for p in meta.partitions]
+        offsets = consumer.offsets_for_times(wanted, timeout=10)
+        consumer.assign(offsets)
+        # Partitions with nothing at or after the start time come back with offset -1 (end).
+        open_parts = {tp.partition for tp in offsets if tp.offset >= 0}
+        eof_at: dict[int, float] = {}
+        end_ms = _ms(end) if end else None
+        last_report = time.monotonic()
+        while open_parts:
+            batch = consumer.consume(num_messages=1000, timeout=0.5)
+            now = time.monotonic()
+            for msg in batch:
+                part = msg.partition()
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        eof_at.setdefault(part, now)
+                        continue
+                    raise KafkaException(msg.error())
+                if part not in open_parts:
+                    continue
+                eof_at.pop(part, None)
+                if end_ms is not None and msg.timestamp()[1] >= end_ms:
+                    open_parts.discard(part)
+                    continue
+                summary.read += 1
+                _collect(topic, msg.value(), summary, pending)
+            # The broker's end offset can be reported early (notes/tansu.md): a partition is
+            # done once it has been quiet for a moment after its end-of-partition event.
+            for part, seen in list(eof_at.items()):
+                if now - seen >= QUIET_AFTER_EOF:
+                    open_parts.discard(part)
+                    del eof_at[part]
+            if sum(len(rows) for rows in pending.values()) >= FLUSH_ROWS:
+                await flush()
+            if now - last_report >= 2:
+                last_report = now
+                print(f"replay: {summary.line()}", file=out, flush=True)
+        await flush()
+    finally:
+        consumer.close()
+        await conn.close()
+    print(f"replay: done, {summary.line()}", file=out, flush=True)
+    for reason in summary.reasons:
+        print(f"replay: rejected: {reason}", file=out, flush=True)
+    return summary
+
+
+def _collect(topic: str, value: bytes | None, summary: ReplaySummary,
+             pending: dict[str, list[Row]]) -> None:
+    if topic == topics.RAW:
+        outcome = validate_message(value)
+        summary.readings += len(outcome.readings)
+        summary.rejected += len(outcome.rejections)
+        for rejection in outcome.rejections:
+            if len(summary.reasons) < 5:
+                summary.reasons.append(rejection.reason)
+        for reading in outcome.readings:
+            pending[reading.type].append(to_row(reading))
+    else:
+        kind, rows = decode_batch(value or b"")
+        summary.readings += len(rows)
+        pending[kind].extend(rows)
