@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     partitions_behind_days: int = Field(
         default=7, ge=0, description="Daily history partitions created behind today."
     )
+    retention_days: int = Field(
+        default=0, ge=0,
+        description="Drop daily history partitions older than this many days; 0 keeps all.",
+    )
+    partition_maintenance_seconds: float = Field(
+        default=3600.0, gt=0,
+        description="How often the leader worker creates partitions ahead and applies retention.",
+    )
     db_retry_max_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait between database retries."
     )
