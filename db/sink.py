@@ -30,9 +30,11 @@ COPY = {
     "vehicle": "COPY vehicle_stage FROM STDIN",
 }
 
-# One statement per batch: staging -> history (RETURNING) -> live and rollups.
-# The result has one row per device whose live state changed, or one row of NULLs; the first
-# column always carries the number of history rows inserted.
+# One statement per batch: staging -> history (RETURNING) -> live and rollups (and, for
+# vehicles, meter links). The result has one row per device whose live state changed, or one
+# row of NULLs; the first column always carries the number of history rows inserted. Then one
+# row per device-hour the batch touched, first column NULL, with that hour's new rollup totals
+# (the Faust hourly tables mirror them).
 WRITE_METERS = """
 WITH ins AS (
     INSERT INTO meter_history (meter_id, ts, kwh_consumed_ac, voltage)
@@ -55,9 +57,12 @@ WITH ins AS (
     ON CONFLICT (meter_id, hour) DO UPDATE SET
         kwh_consumed_ac = h.kwh_consumed_ac + EXCLUDED.kwh_consumed_ac,
         readings = h.readings + EXCLUDED.readings
+    RETURNING meter_id, hour, kwh_consumed_ac, readings
 )
-SELECT n.inserted, live.* FROM (SELECT count(*) AS inserted FROM ins) n
-LEFT JOIN live ON true
+SELECT n.inserted, live.*, NULL::text, NULL::timestamptz, NULL::float8, NULL::bigint
+FROM (SELECT count(*) AS inserted FROM ins) n LEFT JOIN live ON true
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
 """
 
 WRITE_VEHICLES = """
@@ -89,12 +94,36 @@ WITH ins AS (
         battery_temp_sum = h.battery_temp_sum + EXCLUDED.battery_temp_sum,
         battery_temp_count = h.battery_temp_count + EXCLUDED.battery_temp_count,
         readings = h.readings + EXCLUDED.readings
+    RETURNING vehicle_id, hour, kwh_delivered_dc, battery_temp_sum, battery_temp_count, readings
+), changes AS (
+    -- A reading's meterId starts a link when it differs from the link in force at its time:
+    -- the latest of the stored links and the batch's earlier readings of the same vehicle.
+    SELECT vehicle_id, ts, meter_id,
+           lag(meter_id) OVER (PARTITION BY vehicle_id ORDER BY ts) AS prev_meter,
+           lag(ts) OVER (PARTITION BY vehicle_id ORDER BY ts) AS prev_ts
+    FROM ins WHERE meter_id IS NOT NULL
+), links AS (
+    INSERT INTO vehicle_meter_link (vehicle_id, valid_from, meter_id, source)
+    SELECT c.vehicle_id, c.ts, c.meter_id, 'reading'
+    FROM changes c LEFT JOIN LATERAL (
+        SELECT l.valid_from, l.meter_id FROM vehicle_meter_link l
+        WHERE l.vehicle_id = c.vehicle_id AND l.valid_from <= c.ts
+        ORDER BY l.valid_from DESC LIMIT 1
+    ) cur ON true
+    WHERE c.meter_id IS DISTINCT FROM CASE
+        WHEN c.prev_ts IS NOT NULL AND (cur.valid_from IS NULL OR c.prev_ts > cur.valid_from)
+        THEN c.prev_meter ELSE cur.meter_id END
+    ON CONFLICT DO NOTHING
 )
-SELECT n.inserted, live.* FROM (SELECT count(*) AS inserted FROM ins) n
-LEFT JOIN live ON true
+SELECT n.inserted, live.*, NULL::text, NULL::timestamptz, NULL::float8, NULL::float8,
+       NULL::bigint, NULL::bigint
+FROM (SELECT count(*) AS inserted FROM ins) n LEFT JOIN live ON true
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
 """
 
 WRITE = {"meter": WRITE_METERS, "vehicle": WRITE_VEHICLES}
+LIVE_WIDTH = {"meter": 4, "vehicle": 6}  # columns of a live row in the result
 
 
 @dataclass
@@ -102,6 +131,8 @@ class WriteResult:
     received: int
     inserted: int
     live_changed: list[Row] = field(default_factory=list)  # (id, ts, ...) per changed device
+    # (id, hour, totals...) per device-hour that gained rows: the rollup row after this batch
+    hourly: list[Row] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -131,9 +162,11 @@ async def write_batch(conn: psycopg.AsyncConnection[Any], kind: str,
             await copy.write(copy_text(rows))
         await cur.execute(WRITE[kind])  # type: ignore[arg-type]
         result = await cur.fetchall()
-    inserted = result[0][0] if result else 0
-    changed = [tuple(r[1:]) for r in result if r[1] is not None]
-    return WriteResult(len(rows), inserted, changed)
+    width = LIVE_WIDTH[kind]
+    inserted = next((r[0] for r in result if r[0] is not None), 0)
+    changed = [tuple(r[1:1 + width]) for r in result if r[0] is not None and r[1] is not None]
+    hourly = [tuple(r[1 + width:]) for r in result if r[0] is None]
+    return WriteResult(len(rows), inserted, changed, hourly)
 
 
 def iso(ts: datetime) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -26,6 +26,8 @@ class Pipeline:
     routed: dict[str, faust.TopicT]  # "meter" / "vehicle" -> telemetry.meter / .vehicle
     dlq: faust.TopicT
     live: dict[str, Any]  # "meter" / "vehicle" -> Faust table: device id -> latest reading
+    # "meter" / "vehicle" -> Faust table: "device|hour" -> that hour's rollup totals
+    hourly: dict[str, Any] = field(default_factory=dict)
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -66,7 +68,12 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
                         key_type=str, value_type=dict)
         for kind in ("meter", "vehicle")
     }
-    pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live)
+    hourly = {
+        kind: app.Table(f"{kind}_hourly", default=None, partitions=settings.telemetry_partitions,
+                        key_type=str, value_type=dict)
+        for kind in ("meter", "vehicle")
+    }
+    pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live, hourly)
 
     from processor.brokerwatch import register_brokerwatch
     from processor.router import register_router
@@ -77,6 +84,10 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     register_brokerwatch(pipeline)
     register_writers(pipeline)
     register_web(pipeline)
+
+    from processor.alerts import register_alerts
+
+    register_alerts(pipeline)
     from processor.maintenance import register_maintenance  # partitions, retention
     register_maintenance(pipeline)
 

@@ -25,6 +25,17 @@ class Settings(BaseSettings):
     web_bind: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     telemetry_partitions: int = Field(default=8, ge=1, le=1024)
     efficiency_threshold: float = Field(default=0.85, gt=0, le=2)
+    link_inference: bool = Field(
+        default=True,
+        description="A vehicle without an explicit meter link falls back to the single meter "
+                    "with the same trailing identifier (V-201 -> M-201); LINK_INFERENCE=off.",
+    )
+    alert_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often the leader judges efficiencies for alerts."
+    )
+    hourly_window_hours: int = Field(
+        default=48, ge=25, description="Hours the Faust hourly window tables keep per device."
+    )
 
     app_id: str = Field(default="energy-ingest", description="Faust app id and consumer group.")
     broker_session_timeout: float = Field(

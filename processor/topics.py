@@ -13,10 +13,11 @@ RAW = "telemetry.raw"
 METER = "telemetry.meter"
 VEHICLE = "telemetry.vehicle"
 DLQ = "telemetry.dlq"
-TELEMETRY_TOPICS = (RAW, METER, VEHICLE, DLQ)
+ALERTS = "alerts.efficiency"
+TELEMETRY_TOPICS = (RAW, METER, VEHICLE, DLQ, ALERTS)
 
 # Faust tables; their changelog topics must exist before the worker starts.
-TABLES = ("meter_live", "vehicle_live")
+TABLES = ("meter_live", "vehicle_live", "meter_hourly", "vehicle_hourly")
 
 
 def required_topics(app_id: str, partitions: int) -> dict[str, int]:

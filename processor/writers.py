@@ -19,6 +19,7 @@ from db.sink import Row, WriteResult, connect, iso, write_batch
 from processor.coalesce import newer
 from processor.routing import decode_batch, partition_for
 from processor.stats import COUNTS
+from processor.windows import apply_hours, register_window_expiry
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -74,6 +75,7 @@ def live_value(kind: str, row: Row) -> dict[str, Any]:
 def register_writers(p: Pipeline) -> None:
     for kind in ("meter", "vehicle"):
         _register_writer(p, kind)
+    register_window_expiry(p)
 
 
 def _register_writer(p: Pipeline, kind: str) -> None:
@@ -104,6 +106,8 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                     table.data[row[0]] = value
                     partition = partition_for(row[0], settings.telemetry_partitions)
                     pending.append(table.send_changelog(partition, row[0], value))
+            pending.extend(apply_hours(p.hourly[kind], kind, result.hourly,
+                                       settings.telemetry_partitions))
             if pending:
                 await asyncio.gather(*(fut for fut in pending))
             for event in events:

@@ -166,3 +166,27 @@ def http_json(url: str, method: str = "GET", body: Any = None,
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode(errors="replace")
+
+
+def read_changelog(bootstrap: str, topic: str, key_prefix: str,
+                   settle: float = 2.0) -> dict[str, Any]:
+    """The last value per key (JSON) of a compacted topic, for keys starting with key_prefix."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uid()}",
+                         "enable.auto.commit": False, "session.timeout.ms": 6000})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+        latest: dict[str, Any] = {}
+        quiet_until = time.monotonic() + settle
+        while time.monotonic() < quiet_until:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            raw = (msg.key() or b"").decode()
+            key = json.loads(raw) if raw.startswith('"') else raw  # json or raw key serializer
+            if key.startswith(key_prefix):
+                latest[key] = json.loads(msg.value()) if msg.value() else None
+                quiet_until = time.monotonic() + settle
+        return latest
+    finally:
+        consumer.close()

@@ -9,6 +9,9 @@ if TYPE_CHECKING:
 
 
 def register_web(pipeline: Pipeline) -> None:
-    from processor.web import health
+    from processor.web import analytics, dashboard, fleet, health
 
     health.register(pipeline)
+    analytics.register(pipeline)
+    fleet.register(pipeline)
+    dashboard.register(pipeline)

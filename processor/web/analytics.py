@@ -1,0 +1,140 @@
+"""Analytics over HTTP: one vehicle's 24 hours, its hourly chart, the fleet, active alerts.
+
+Every figure comes from ``db/analytics.py`` (rollups for whole hours, history through its key
+for the edges), so these endpoints agree with each other and with the history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response, View
+
+from db import analytics as queries
+from processor.analytics import (
+    efficiency,
+    fmt2,
+    fmt_percent,
+    hour_buckets,
+    iso,
+    parse_at,
+    performance,
+    sort_worst_first,
+    status,
+    window,
+)
+
+if TYPE_CHECKING:
+    from processor.app import Pipeline
+
+
+def bad_at(view: View, value: str | None) -> Response:
+    return view.json({"error": "invalid 'at'", "detail": f"{value!r} is not an ISO-8601 "
+                      "date-time, e.g. 2026-02-10T19:00:00Z"}, status=400)
+
+
+def requested_window(request: Request) -> tuple[datetime, datetime]:
+    """[start, end) for ``?at=`` (default now); raises ValueError on a bad ``at``."""
+    return window(parse_at(request.query.get("at")))
+
+
+def unknown_vehicle(view: View, vehicle_id: str) -> Response:
+    return view.json({"error": "unknown vehicle", "vehicleId": vehicle_id,
+                      "detail": "no reading and no meter link for this vehicle"}, status=404)
+
+
+def fleet_row(fig: Any, live: queries.Live, threshold: float) -> dict[str, Any]:
+    ratio = fig.efficiency
+    temp = fig.average_temp
+    return {
+        "vehicleId": fig.vehicle_id, "meterId": fig.meter_id, "link": fig.link,
+        "soc": live.soc, "batteryTemp": live.battery_temp,
+        "lastSeen": iso(live.last_seen) if live.last_seen else None,
+        "totalAcConsumed": fmt2(fig.ac_kwh), "totalDcDelivered": fmt2(fig.dc_kwh),
+        "efficiency": fmt_percent(ratio), "efficiencyRatio": ratio,
+        "averageBatteryTemp": fmt2(temp) if temp is not None else "N/A",
+        "status": status(fig.meter_id, ratio, threshold),
+    }
+
+
+def register(p: Pipeline) -> None:
+    settings = p.settings
+
+    @p.app.page("/v1/analytics/performance/{vehicle_id}")
+    class Performance(View):
+        async def get(self, request: Request, vehicle_id: str) -> Response:
+            try:
+                start, end = requested_window(request)
+            except ValueError:
+                return bad_at(self, request.query.get("at"))
+            db = await queries.pool(p.dsn)
+            async with db.connection() as conn:
+                found = await queries.vehicle_figures(conn, vehicle_id, [(start, end)],
+                                                      settings.link_inference)
+            if found is None:
+                return unknown_vehicle(self, vehicle_id)
+            return self.json(performance(found[0][1], start, end,
+                                         settings.efficiency_threshold))
+
+    @p.app.page("/v1/analytics/performance/{vehicle_id}/hourly")
+    class Hourly(View):
+        """The window cut at whole hours: AC against DC per hour; the bars sum to the total."""
+
+        async def get(self, request: Request, vehicle_id: str) -> Response:
+            try:
+                start, end = requested_window(request)
+            except ValueError:
+                return bad_at(self, request.query.get("at"))
+            db = await queries.pool(p.dsn)
+            async with db.connection() as conn:
+                found = await queries.vehicle_figures(conn, vehicle_id, hour_buckets(start, end),
+                                                      settings.link_inference)
+            if found is None:
+                return unknown_vehicle(self, vehicle_id)
+            hours = []
+            for (lo, fig), hi in zip(found, [b[1] for b in hour_buckets(start, end)],
+                                     strict=True):
+                ratio = fig.efficiency
+                hours.append({"start": iso(lo), "end": iso(hi), "acKwh": fig.ac_kwh,
+                              "dcKwh": fig.dc_kwh, "efficiencyRatio": ratio,
+                              "efficiency": fmt_percent(ratio)})
+            ac = sum(h["acKwh"] for h in hours)
+            dc = sum(h["dcKwh"] for h in hours)
+            return self.json({"vehicleId": vehicle_id, "meterId": found[-1][1].meter_id,
+                              "window": {"start": iso(start), "end": iso(end)},
+                              "hours": hours, "efficiency": fmt_percent(efficiency(ac, dc))})
+
+    @p.app.page("/v1/analytics/fleet")
+    class Fleet(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                start, end = requested_window(request)
+            except ValueError:
+                return bad_at(self, request.query.get("at"))
+            db = await queries.pool(p.dsn)
+            async with db.connection() as conn:
+                rows = await queries.fleet_figures(conn, start, end, settings.link_inference)
+                alerts = {row[0] for row in await queries.active_alerts(conn)}
+            threshold = settings.efficiency_threshold
+            vehicles = sort_worst_first([{**fleet_row(fig, live, threshold),
+                                          "alert": fig.vehicle_id in alerts}
+                                         for fig, live in rows])
+            return self.json({"period": "24 hours",
+                              "window": {"start": iso(start), "end": iso(end)},
+                              "threshold": threshold, "count": len(vehicles),
+                              "vehicles": vehicles})
+
+    @p.app.page("/v1/alerts")
+    class Alerts(View):
+        async def get(self, request: Request) -> Response:
+            db = await queries.pool(p.dsn)
+            async with db.connection() as conn:
+                rows = await queries.active_alerts(conn)
+            return self.json({"alerts": [
+                {"vehicleId": r[0], "meterId": r[1], "efficiencyRatio": r[2],
+                 "efficiency": fmt_percent(r[2]), "threshold": r[3],
+                 "window": {"start": iso(r[4]), "end": iso(r[5])}, "since": iso(r[6])}
+                for r in rows]})
+
+

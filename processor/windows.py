@@ -1,0 +1,76 @@
+"""Hourly tumbling windows kept in Faust tables: ``"device|hour"`` -> that hour's totals.
+
+Faust's own windowed tables need a current event and expire on wall-clock time, which a
+batch writer has neither of, so the windows are plain tables managed here. Their values are
+the rollup rows the writer statement returned after inserting only the rows that history
+really inserted; assigning totals (not adding deltas) keeps a replayed changelog exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from processor import topics
+from processor.routing import partition_for
+
+if TYPE_CHECKING:
+    from processor.app import Pipeline
+
+FIELDS = {
+    "meter": ("kwhConsumedAc", "readings"),
+    "vehicle": ("kwhDeliveredDc", "batteryTempSum", "batteryTempCount", "readings"),
+}
+SOURCE_TOPIC = {"meter": topics.METER, "vehicle": topics.VEHICLE}
+
+
+def hour_key(device_id: str, hour: datetime) -> str:
+    return f"{device_id}|{hour.astimezone(UTC).strftime('%Y-%m-%dT%H:00Z')}"
+
+
+def key_hour(key: str) -> tuple[str, datetime]:
+    device_id, _, hour = key.rpartition("|")
+    return device_id, datetime.strptime(hour, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
+
+
+def hour_value(kind: str, row: tuple[Any, ...]) -> dict[str, Any]:
+    """A table value from a rollup row (device, hour, totals...) returned by the writer."""
+    return dict(zip(FIELDS[kind], row[2:], strict=True))
+
+
+def apply_hours(table: Any, kind: str, rows: Iterable[tuple[Any, ...]],
+                partitions: int) -> list[Any]:
+    """Set each device-hour to its new totals; returns the changelog futures to await."""
+    pending = []
+    for row in rows:
+        key = hour_key(row[0], row[1])
+        value = hour_value(kind, row)
+        table.data[key] = value
+        pending.append(table.send_changelog(partition_for(row[0], partitions), key, value))
+    return pending
+
+
+def expired_keys(keys: Iterable[str], before: datetime) -> list[str]:
+    return [k for k in keys if key_hour(k)[1] < before]
+
+
+def register_window_expiry(p: Pipeline) -> None:
+    """Each worker drops the hours older than ``hourly_window_hours`` from the partitions it
+    owns, with tombstones so a recovering worker drops them too."""
+    settings = p.settings
+
+    @p.app.timer(interval=300.0)
+    async def expire_hourly_windows() -> None:
+        before = datetime.now(UTC) - timedelta(hours=settings.hourly_window_hours)
+        pending = []
+        for kind, table in p.hourly.items():
+            owned = {tp.partition for tp in p.app.assignment.assigned_actives()
+                     if tp.topic == SOURCE_TOPIC[kind]}
+            for key in expired_keys(list(table.data.keys()), before):
+                partition = partition_for(key_hour(key)[0], settings.telemetry_partitions)
+                if partition in owned:
+                    table.data.pop(key, None)
+                    pending.append(table.send_changelog(partition, key, None))
+        for fut in pending:
+            await fut

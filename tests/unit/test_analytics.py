@@ -1,0 +1,132 @@
+"""The efficiency rules without a broker or a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from processor.alerts import judge
+from processor.analytics import (
+    Figures,
+    crossing,
+    efficiency,
+    fmt2,
+    fmt_percent,
+    hour_buckets,
+    infer_meter,
+    parse_at,
+    performance,
+    sort_worst_first,
+    status,
+    trailing_id,
+    window,
+)
+from processor.windows import expired_keys, hour_key, key_hour
+
+T0 = datetime(2026, 2, 10, 19, 0, tzinfo=UTC)
+
+
+def figures(vid: str = "V1", meter: str | None = "M1", ac: float = 10.5, dc: float = 8.5,
+            temp_sum: float = 32.0, temp_n: int = 1) -> Figures:
+    return Figures(vid, meter, "inferred" if meter else None, ac, dc, temp_sum, temp_n, 1, 1)
+
+
+def test_seed_figures_give_80_95_percent() -> None:
+    start, end = window(T0)
+    doc = performance(figures(), start, end, 0.85)
+    assert doc["vehicleId"] == "V1"
+    assert doc["period"] == "24 hours"
+    assert doc["metrics"] == {"totalAcConsumed": "10.50", "totalDcDelivered": "8.50",
+                              "efficiency": "80.95%", "averageBatteryTemp": "32.00"}
+    assert doc["meterId"] == "M1" and doc["link"] == "inferred"
+    assert doc["window"] == {"start": "2026-02-09T19:00:00Z", "end": "2026-02-10T19:00:00Z"}
+    assert doc["status"] == "low_efficiency"
+
+
+def test_efficiency_is_undefined_without_ac() -> None:
+    assert efficiency(0.0, 3.0) is None
+    assert efficiency(4.0, 3.0) == 0.75
+    assert fmt_percent(None) == "N/A"
+    assert fmt_percent(0.75) == "75.00%"
+    assert fmt2(-0.0) == "0.00" and fmt2(2.005) == "2.00"  # binary floats, as toFixed
+
+
+@pytest.mark.parametrize(("device", "suffix"), [
+    ("V1", "1"), ("M1", "1"), ("V-201", "201"), ("M-201", "201"), ("EV_7", "7"),
+    ("veh:42", "42"), ("V-0001", "0001"), ("123", None), ("V", None), ("V-", None),
+])
+def test_trailing_id_follows_the_device_type_prefix(device: str, suffix: str | None) -> None:
+    assert trailing_id(device) == suffix
+
+
+def test_inference_needs_exactly_one_matching_meter() -> None:
+    assert infer_meter("V1", ["M1", "M2"]) == "M1"
+    assert infer_meter("V-201", ["M-201", "M-202"]) == "M-201"
+    assert infer_meter("V-201", ["M-201", "MTR-201"]) is None  # ambiguous
+    assert infer_meter("V-9", ["M-1"]) is None
+
+
+def test_status_order() -> None:
+    assert status(None, 0.5, 0.85) == "no_meter_linked"
+    assert status("M1", None, 0.85) == "no_data"
+    assert status("M1", 0.8, 0.85) == "low_efficiency"
+    assert status("M1", 0.85, 0.85) == "ok"
+
+
+def test_an_alert_fires_once_per_crossing() -> None:
+    seen = []
+    flagged = None
+    for ratio in (0.9, 0.8, 0.7, None, 0.8, 0.9, 0.95, 0.5):
+        change = crossing(flagged, ratio, 0.85)
+        seen.append(change)
+        if ratio is not None:
+            flagged = ratio < 0.85
+    assert seen == [None, "low", None, None, None, "recovered", None, "low"]
+
+
+def test_judge_emits_events_only_for_crossings() -> None:
+    start, end = window(T0)
+    figs = [figures("V1", ac=10, dc=7), figures("V2", ac=10, dc=9), figures("V3", ac=0, dc=0),
+            figures("V4", meter=None, ac=10, dc=1)]
+    first = judge(figs, {}, 0.85, start, end, T0)
+    assert [(v, e["type"]) for v, e in first.events] == [("V1", "efficiency_low")]
+    assert first.events[0][1]["efficiencyText"] == "70.00%"
+    assert {s[0]: s[1] for s in first.states} == {"V1": True, "V2": False}
+    again = judge(figs, {"V1": True, "V2": False}, 0.85, start, end, T0)
+    assert again.events == []
+    recovered = judge([figures("V1", ac=10, dc=9)], {"V1": True}, 0.85, start, end, T0)
+    assert [e["type"] for _v, e in recovered.events] == ["efficiency_recovered"]
+
+
+def test_hour_buckets_cut_the_window_at_whole_hours() -> None:
+    start = datetime(2026, 2, 10, 18, 20, tzinfo=UTC)
+    buckets = hour_buckets(start, start + timedelta(hours=24))
+    assert len(buckets) == 25
+    assert buckets[0] == (start, datetime(2026, 2, 10, 19, tzinfo=UTC))
+    assert buckets[-1] == (datetime(2026, 2, 11, 18, tzinfo=UTC), start + timedelta(hours=24))
+    assert all(a[1] == b[0] for a, b in zip(buckets, buckets[1:], strict=False))
+    assert len(hour_buckets(T0 - timedelta(hours=24), T0)) == 24
+
+
+def test_parse_at_accepts_zones_and_reads_naive_as_utc() -> None:
+    assert parse_at(None) is None
+    assert parse_at("2026-02-10T19:00:00Z") == T0
+    assert parse_at("2026-02-10T21:00:00 02:00") == T0  # '+' decoded as a space
+    assert parse_at("2026-02-10T19:00:00") == T0
+    with pytest.raises(ValueError):
+        parse_at("yesterday")
+
+
+def test_fleet_sorts_worst_efficiency_first() -> None:
+    rows = [{"vehicleId": "A", "efficiencyRatio": 0.9}, {"vehicleId": "B", "efficiencyRatio": None},
+            {"vehicleId": "C", "efficiencyRatio": 0.7}]
+    assert [r["vehicleId"] for r in sort_worst_first(rows)] == ["C", "A", "B"]
+
+
+def test_hourly_window_keys_round_trip_and_expire() -> None:
+    key = hour_key("V-1|x", T0)
+    assert key == "V-1|x|2026-02-10T19:00Z"
+    assert key_hour(key) == ("V-1|x", T0)
+    old = hour_key("V-1", T0 - timedelta(hours=49))
+    assert expired_keys([key, old], T0 - timedelta(hours=48)) == [old]
