@@ -9,6 +9,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from processor import metrics
 from processor.deadletter import dead_letter
 from processor.routing import route
 from processor.stats import COUNTS
@@ -39,6 +40,7 @@ def register_router(p: Pipeline) -> None:
                                         message.offset)
                     pending.append(await p.dlq.send(key=message.key, value=value))
                 COUNTS.rejected += len(outcome.rejections)
+                metrics.readings_rejected(outcome.rejections)
             batches = route(readings, settings.telemetry_partitions,
                             settings.readings_per_batch)
             for batch in batches:
@@ -49,4 +51,5 @@ def register_router(p: Pipeline) -> None:
                 await stream.ack(event)
             COUNTS.raw_messages += len(events)
             COUNTS.readings_valid += len(readings)
+            metrics.readings_accepted(readings)
             COUNTS.batches_routed += len(batches)

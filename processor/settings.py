@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     db_retry_max_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait between database retries."
     )
+    http_max_readings: int = Field(
+        default=10_000, ge=1, description="Readings at most in one POST /v1/telemetry."
+    )
+    http_max_bytes: int = Field(
+        default=5_000_000, ge=1, description="Body size at most of one POST /v1/telemetry."
+    )
+    http_chunk_readings: int = Field(
+        default=500, ge=1, description="Readings at most in one message published for HTTP."
+    )
+    http_publish_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for the broker's ack before a 503."
+    )
     log_level: str = Field(default="INFO")
 
     @property

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from db.sink import Row, WriteResult, connect, iso, write_batch
+from processor import metrics
 from processor.coalesce import newer
 from processor.routing import decode_batch, partition_for
 from processor.stats import COUNTS
@@ -90,6 +92,7 @@ def _register_writer(p: Pipeline, kind: str) -> None:
             rows: list[Row] = []
             for event in events:
                 rows.extend(decode_batch(event.value)[1])
+            started = time.perf_counter()
             try:
                 result = await sink.write(kind, rows)
             except Exception:
@@ -98,6 +101,7 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                 # restarting this agent without its unacked events (a silent stall).
                 log.exception("%s writer: batch failed; exiting so it is redelivered", kind)
                 os._exit(70)
+            metrics.batch_written(kind, result.inserted, result.duplicates, started)
             pending = []
             for row in result.live_changed:
                 value = live_value(kind, row)

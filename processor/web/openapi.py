@@ -1,0 +1,242 @@
+"""``GET /openapi.json``: the HTTP contract as data (OpenAPI 3.1).
+
+Reading schemas come from the pydantic models the validator uses, so the document cannot drift
+from the rules. Views described elsewhere add themselves with ``describe``; a route nobody
+described still appears (with its path parameters and a generic response), so the document
+lists every endpoint the worker serves.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response, View
+
+from processor.models import DEVICE_ID_PATTERN, MeterReading, VehicleReading
+from processor.settings import Settings
+
+if TYPE_CHECKING:
+    from processor.app import Pipeline
+
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
+
+# path -> method -> operation; filled by describe() when views register.
+OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def describe(path: str, method: str, operation: dict[str, Any]) -> None:
+    OPERATIONS.setdefault(path, {})[method.lower()] = operation
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def reading_schema(model: type[MeterReading] | type[VehicleReading]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF)
+    schema.pop("title", None)
+    for prop in schema["properties"].values():
+        prop.pop("title", None)
+    return schema
+
+
+def components(settings: Settings) -> dict[str, Any]:
+    date_time = {"type": "string", "format": "date-time"}
+    device_id = {"type": "string", "pattern": DEVICE_ID_PATTERN}
+    field_error = {
+        "type": "object", "required": ["field", "message"],
+        "properties": {"field": {"type": "string", "description": "e.g. kwhConsumedAc"},
+                       "message": {"type": "string"}},
+    }
+    return {
+        "MeterReading": reading_schema(MeterReading),
+        "VehicleReading": reading_schema(VehicleReading),
+        "Reading": {"anyOf": [ref("MeterReading"), ref("VehicleReading")],
+                    "description": "type may be left out: meterId or vehicleId implies it"},
+        "ReadingBatch": {
+            "type": "object", "required": ["type", "readings"], "additionalProperties": False,
+            "properties": {"type": {"const": "batch"},
+                           "readings": {"type": "array", "items": ref("Reading"),
+                                        "minItems": 1,
+                                        "maxItems": settings.http_max_readings}},
+        },
+        "Accepted": {
+            "type": "object", "required": ["accepted"], "additionalProperties": False,
+            "properties": {"accepted": {"type": "integer", "minimum": 0}},
+        },
+        "FieldError": field_error,
+        "Rejected": {
+            "type": "object", "required": ["index", "errors"],
+            "properties": {"index": {"type": "integer", "minimum": 0,
+                                     "description": "position in the request (0 for a "
+                                                    "single reading)"},
+                           "errors": {"type": "array", "items": ref("FieldError"),
+                                      "minItems": 1}},
+        },
+        "IngestError": {
+            "type": "object", "required": ["error", "accepted"],
+            "description": "Every reading not listed in rejected was accepted (published); "
+                           "when rejected is absent and accepted is 0, none was.",
+            "properties": {
+                "error": {"type": "string"},
+                "accepted": {"type": "integer", "minimum": 0},
+                "rejected": {"type": "array", "items": ref("Rejected")},
+                "errors": {"type": "array", "items": ref("FieldError"),
+                           "description": "problems of the body as a whole"},
+            },
+        },
+        "Error": {"type": "object", "required": ["error"],
+                  "properties": {"error": {"type": "string"}}},
+        "MeterLive": {
+            "type": "object", "additionalProperties": False,
+            "required": ["type", "meterId", "kwhConsumedAc", "voltage", "timestamp",
+                         "updatedAt"],
+            "properties": {"type": {"const": "meter"}, "meterId": device_id,
+                           "kwhConsumedAc": {"type": "number"}, "voltage": {"type": "number"},
+                           "timestamp": date_time, "updatedAt": date_time},
+        },
+        "VehicleLive": {
+            "type": "object", "additionalProperties": False,
+            "required": ["type", "vehicleId", "soc", "kwhDeliveredDc", "batteryTemp",
+                         "meterId", "timestamp", "updatedAt"],
+            "properties": {"type": {"const": "vehicle"}, "vehicleId": device_id,
+                           "soc": {"type": "number"}, "kwhDeliveredDc": {"type": "number"},
+                           "batteryTemp": {"type": "number"},
+                           "meterId": {"anyOf": [device_id, {"type": "null"}]},
+                           "timestamp": date_time, "updatedAt": date_time},
+        },
+        "Readiness": {
+            "type": "object", "required": ["status", "checks", "assignedPartitions"],
+            "properties": {
+                "status": {"enum": ["ready", "not ready"]},
+                "checks": {"type": "object", "required": ["database", "broker", "partitions"],
+                           "additionalProperties": {"type": "string"},
+                           "description": "\"ok\", or what failed"},
+                "assignedPartitions": {"type": "integer", "minimum": 0},
+                "failed": {"type": "array",
+                           "items": {"enum": ["database", "broker", "partitions"]}},
+            },
+        },
+    }
+
+
+def own_operations(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The endpoints of issue 4: ingestion, live state, health, readiness, metrics, this."""
+    error = ref("Error")
+    ingest_error = ref("IngestError")
+    max_mb = settings.http_max_bytes
+    operations: dict[str, dict[str, Any]] = {
+        "/v1/telemetry": {"post": {
+            "summary": "Ingest one reading or an array of readings",
+            "description": (
+                "Validates each reading, publishes the valid ones to telemetry.raw and answers "
+                "once the broker acknowledged them. At most "
+                f"{settings.http_max_readings} readings and {max_mb} bytes a request."),
+            "requestBody": {"required": True, "content": {JSON: {"schema": {"anyOf": [
+                ref("Reading"),
+                {"type": "array", "items": ref("Reading"), "minItems": 1,
+                 "maxItems": settings.http_max_readings},
+                ref("ReadingBatch"),
+            ]}}}},
+            "responses": {
+                "202": json_body(ref("Accepted"), "every reading accepted (broker acked)"),
+                "400": json_body(ingest_error, "malformed JSON; nothing accepted"),
+                "413": json_body(ingest_error, "too many bytes or readings; nothing accepted"),
+                "415": json_body(ingest_error, "Content-Type is not application/json"),
+                "422": json_body(ingest_error, "some or all readings invalid: rejected lists "
+                                               "them by index and field, the rest were "
+                                               "accepted"),
+                "503": json_body(ingest_error, "the broker did not acknowledge: not accepted"),
+            },
+        }},
+        "/healthz": {"get": {
+            "summary": "Liveness: the worker's web server answers",
+            "responses": {"200": json_body(
+                {"type": "object", "required": ["status"],
+                 "properties": {"status": {"const": "ok"}}}, "alive")},
+        }},
+        "/readyz": {"get": {
+            "summary": "Readiness: database and broker reachable, partitions assigned",
+            "responses": {"200": json_body(ref("Readiness"), "ready"),
+                          "503": json_body(ref("Readiness"), "not ready; failed names why")},
+        }},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics",
+            "responses": {"200": {"description": "Prometheus text format 0.0.4",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }},
+        "/openapi.json": {"get": {
+            "summary": "This document",
+            "responses": {"200": json_body({"type": "object"}, "OpenAPI 3.1")},
+        }},
+    }
+    for kind, plural in (("vehicle", "vehicles"), ("meter", "meters")):
+        operations[f"/v1/{plural}/{{id}}/live"] = {"get": {
+            "summary": f"Latest state of one {kind} (the hot store)",
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN}}],
+            "responses": {
+                "200": json_body(ref(f"{kind.capitalize()}Live"), "its newest reading"),
+                "404": json_body(error, f"unknown {kind}"),
+                "503": json_body(error, "database unavailable"),
+            },
+        }}
+    return operations
+
+
+PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+
+
+def undescribed(path: str, methods: set[str]) -> dict[str, Any]:
+    """A route nobody described: listed with its parameters; its responses are not fixed."""
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+              for name in PATH_PARAM.findall(path)]
+    operation: dict[str, Any] = {"summary": f"{path} (not described in detail)",
+                                 "responses": {"default": {"description": "see its view"}}}
+    if params:
+        operation["parameters"] = params
+    return {m: copy.deepcopy(operation) for m in sorted(methods)}
+
+
+def document(settings: Settings, routes: dict[str, set[str]] | None = None) -> dict[str, Any]:
+    """The OpenAPI document; ``routes`` (path -> lower-case methods) adds undescribed routes."""
+    paths: dict[str, dict[str, Any]] = {**own_operations(settings)}
+    for path, ops in OPERATIONS.items():
+        paths.setdefault(path, {}).update(ops)
+    for path, methods in sorted((routes or {}).items()):
+        missing = {m for m in methods if m not in paths.get(path, {})}
+        if missing:
+            paths.setdefault(path, {}).update(undescribed(path, missing))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "energy-ingest", "version": "1",
+                 "description": "Smart-meter and EV telemetry: ingestion, live state, "
+                                "analytics. Every worker serves the same API."},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": components(settings)},
+    }
+
+
+def served_routes(p: Pipeline) -> dict[str, set[str]]:
+    """Path -> methods of every route on the worker's web server (HEAD is implied by GET)."""
+    routes: dict[str, set[str]] = {}
+    for route in p.app.web.web_app.router.routes():  # type: ignore[attr-defined]
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter") or info.get("prefix")
+        if path and route.method not in ("HEAD", "OPTIONS", "*"):
+            routes.setdefault(path, set()).add(route.method.lower())
+    return routes
+
+
+def register(p: Pipeline) -> None:
+    @p.app.page("/openapi.json")
+    class OpenApi(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(document(p.settings, served_routes(p)))

@@ -1,0 +1,80 @@
+"""``GET /readyz``: can this worker do its job right now?
+
+Ready means PostgreSQL answers ``SELECT 1``, the broker answers a metadata request (and knows
+``telemetry.raw``), and the Faust consumer holds an assignment. Anything else is a 503 that
+names the check that failed, so a load balancer stops sending ingest traffic here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response, View
+
+from processor import topics
+
+if TYPE_CHECKING:
+    from processor.app import Pipeline
+    from processor.web.resources import Resources
+
+PING = "SELECT 1"
+CHECK_TIMEOUT = 3.0
+
+
+def short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def check_database(res: Resources) -> str | None:
+    """None when PostgreSQL answered, else why not."""
+    try:
+        pool = await res.pool()
+        async with asyncio.timeout(CHECK_TIMEOUT), pool.connection() as conn:
+            await conn.execute(PING)
+    except Exception as exc:  # any failure means "not ready"; say which
+        return f"PostgreSQL did not answer: {short(exc)}"
+    return None
+
+
+async def check_broker(res: Resources) -> str | None:
+    try:
+        names = await asyncio.to_thread(res.publisher.topics, CHECK_TIMEOUT)
+    except Exception as exc:
+        return f"the Kafka broker at {res.bootstrap} did not answer: {short(exc)}"
+    if topics.RAW not in names:
+        return f"the Kafka broker at {res.bootstrap} has no topic {topics.RAW}"
+    return None
+
+
+def check_assignment(p: Pipeline) -> tuple[str | None, int]:
+    try:
+        assigned = p.app.consumer.assignment()
+    except Exception as exc:  # the consumer has not started yet
+        return f"the Kafka consumer is not running: {short(exc)}", 0
+    if not assigned:
+        return "no partitions assigned to this worker (yet)", 0
+    return None, len(assigned)
+
+
+async def readiness(p: Pipeline, res: Resources) -> tuple[int, dict[str, Any]]:
+    database, broker = await asyncio.gather(check_database(res), check_broker(res))
+    assignment, partitions = check_assignment(p)
+    checks = {"database": database or "ok", "broker": broker or "ok",
+              "partitions": assignment or "ok"}
+    failed = [name for name, problem in (("database", database), ("broker", broker),
+                                         ("partitions", assignment)) if problem]
+    body: dict[str, Any] = {"status": "not ready" if failed else "ready", "checks": checks,
+                            "assignedPartitions": partitions}
+    if failed:
+        body["failed"] = failed
+    return (503 if failed else 200), body
+
+
+def register(p: Pipeline, res: Resources) -> None:
+    @p.app.page("/readyz")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            status, body = await readiness(p, res)
+            return self.json(body, status=status)
