@@ -65,12 +65,12 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
                     key_serializer="raw", value_serializer="raw")
     live = {
         kind: app.Table(f"{kind}_live", default=None, partitions=settings.telemetry_partitions,
-                        key_type=str, value_type=dict)
+                        key_type=str)  # values: plain JSON objects
         for kind in ("meter", "vehicle")
     }
     hourly = {
         kind: app.Table(f"{kind}_hourly", default=None, partitions=settings.telemetry_partitions,
-                        key_type=str, value_type=dict)
+                        key_type=str)  # values: plain JSON objects
         for kind in ("meter", "vehicle")
     }
     pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live, hourly)
@@ -94,5 +94,15 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     @app.timer(interval=10.0)
     async def progress() -> None:
         log.info("progress: %s", COUNTS.line())
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        owned = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW)
+        log.info("worker owns partitions %s of %s", owned, topics.RAW)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        # Runs after the consumer waited for every in-flight batch to be written and acked.
+        log.info("stopped cleanly, in-flight batches committed; final: %s", COUNTS.line())
 
     return pipeline
