@@ -225,13 +225,17 @@ def document(settings: Settings, routes: dict[str, set[str]] | None = None) -> d
 
 
 def served_routes(p: Pipeline) -> dict[str, set[str]]:
-    """Path -> methods of every route on the worker's web server (HEAD is implied by GET)."""
+    """Path -> methods of the views this project serves (HEAD is implied by GET).
+
+    Faust's own blueprints (/router, /table, /stats, ...) are its debugging internals, not
+    part of our API, and are left out.
+    """
     routes: dict[str, set[str]] = {}
-    for route in p.app.web.web_app.router.routes():  # type: ignore[attr-defined]
-        info = route.resource.get_info() if route.resource else {}
-        path = info.get("path") or info.get("formatter") or info.get("prefix")
-        if path and route.method not in ("HEAD", "OPTIONS", "*"):
-            routes.setdefault(path, set()).add(route.method.lower())
+    for path, view in p.app.web.views.items():
+        if type(view).__module__.startswith("faust."):
+            continue
+        methods = {m.lower() for m in view.get_methods() if m not in ("HEAD", "OPTIONS")}
+        routes.setdefault(path, set()).update(methods)
     return routes
 
 
