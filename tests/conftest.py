@@ -38,6 +38,17 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         pg.stop()
 
 
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[str]:
+    """A broker of the test's own, so its workers are the only ones on its topics."""
+    broker = EmbeddedBroker.start(tmp_path)
+    try:
+        ensure_topics(broker.bootstrap, APP_ID, PARTITIONS)
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(scope="session")
 def worker(services: Services) -> Iterator[Worker]:
     """One worker for the session; it is ready once a probe reading reached PostgreSQL."""

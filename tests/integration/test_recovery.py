@@ -10,14 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from processor.services import EmbeddedBroker
-from processor.topics import ensure_topics
 from tests.conftest import APP_ID, PARTITIONS, Services
 from tests.helpers import ROOT, Worker, publish, query, start_worker, uid, wait_until
 from tests.integration.recovery_support import (
@@ -29,17 +26,6 @@ from tests.integration.recovery_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[str]:
-    """A broker of the test's own, so its workers are the only ones on its topics."""
-    broker = EmbeddedBroker.start(tmp_path)
-    try:
-        ensure_topics(broker.bootstrap, APP_ID, PARTITIONS)
-        yield broker.bootstrap
-    finally:
-        broker.stop()
 
 
 def worker_on(bootstrap: str, services: Services, log_dir: Path, **env: str) -> Worker:
