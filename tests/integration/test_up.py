@@ -1,0 +1,98 @@
+"""`energy-ingest up`: embedded services, workers and simulator in one command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from processor.services import free_port
+from tests.conftest import Services
+from tests.helpers import ROOT, publish, query, uid, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def start_up(tmp: Path, *args: str, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
+    log = tmp / "up.log"
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+    full.update({"DATA_DIR": str(tmp / "data"), "WEB_PORT": str(free_port()),
+                 "TELEMETRY_PARTITIONS": "4", "APP_ID": f"up-{uid()}", **env})
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "up", *args], env=full,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    return proc, log
+
+
+def services_file(tmp: Path) -> dict[str, str]:
+    path = tmp / "data" / "services.json"
+    wait_until(path.exists, timeout=60, what="up to write services.json")
+    return dict(json.loads(path.read_text()))
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def test_up_runs_everything_embedded_and_leaves_no_orphans(tmp_path: Path) -> None:
+    proc, log = start_up(tmp_path, "--simulate", "--devices", "5", "--hours", "1")
+    try:
+        info = services_file(tmp_path)
+        wait_until(lambda: query(info["dsn"], "SELECT count(*) FROM vehicle_history "
+                                 "WHERE vehicle_id LIKE 'V-%'")[0][0] >= 5 * 60,
+                   timeout=120, what="simulated readings in PostgreSQL")
+        text = log.read_text()
+        assert "embedded broker (Tansu, memory only) at 127.0.0.1:" in text
+        assert "embedded PostgreSQL at" in text and "look at the data with: psql" in text
+        children = descendants(proc.pid)
+        names = " ".join(" ".join(c.cmdline()) for c in children if c.is_running())
+        assert "tansu" in names and "worker" in names
+        postgres = [c for c in psutil.process_iter(["name", "cmdline"])
+                    if c.info["name"] == "postgres"
+                    and str(tmp_path) in " ".join(c.info["cmdline"] or [])]
+        assert postgres, "embedded PostgreSQL should run under DATA_DIR"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0, log.read_text()[-3000:]
+    alive = [c for c in children + postgres if c.is_running() and c.status() != "zombie"]
+    assert not alive, f"orphans left behind: {alive}"
+    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()  # kept across runs
+
+
+def test_up_recreates_topics_after_losing_the_embedded_broker(tmp_path: Path,
+                                                              services: Services) -> None:
+    proc, log = start_up(tmp_path, DATABASE_URL=services.dsn)
+    run = uid()
+    try:
+        bootstrap = services_file(tmp_path)["bootstrap"]
+        wait_until(lambda: "worker owns partitions" in log.read_text(), timeout=60,
+                   what="the worker to start")
+        first = {"meterId": f"MU{run}-1", "kwhConsumedAc": 1.0, "voltage": 230,
+                 "timestamp": "2026-01-01T00:00:00Z"}
+        publish(bootstrap, [first])
+        wait_until(lambda: query(services.dsn, "SELECT 1 FROM meter_history WHERE meter_id = %s",
+                                 (first["meterId"],)), what="a reading before the loss")
+        broker = [c for c in descendants(proc.pid) if "tansu" in " ".join(c.cmdline())]
+        assert len(broker) == 1
+        broker[0].kill()
+        wait_until(lambda: "broker back at" in log.read_text(), timeout=90,
+                   what="up to restart the broker")
+        text = log.read_text()
+        assert "keeps everything in memory" in text and "recreating the topics" in text
+        second = {**first, "meterId": f"MU{run}-2"}
+        publish(bootstrap, [second])
+        wait_until(lambda: query(services.dsn, "SELECT 1 FROM meter_history WHERE meter_id = %s",
+                                 (second["meterId"],)), timeout=90,
+                   what="a reading after the broker came back")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0, log.read_text()[-3000:]
