@@ -34,7 +34,8 @@ async def consumer_lag(p: Pipeline) -> dict[tuple[str, int], int]:
     ends = await asyncio.wait_for(consumer.highwaters(*assigned), LAG_TIMEOUT)
     lags = {}
     for tp in assigned:
-        committed = consumer._committed_offset.get(tp)  # what Faust last committed (next offset)
+        # what Faust last committed (the next offset to read); not in its public interface
+        committed = getattr(consumer, "_committed_offset", {}).get(tp)
         if committed is None:
             committed = await asyncio.wait_for(consumer.position(tp), LAG_TIMEOUT)
         value = metrics.lag(ends.get(tp), committed)
