@@ -10,8 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MAX_FUTURE = timedelta(minutes=5)
 
+MAX_KWH = 10_000.0  # per interval: a 10 MW site for an hour; more is a unit or sensor error
+
 DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
-Kwh = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Bounded so that sums over windows can never overflow (1e308 + 1e308 would stop a writer).
+Kwh = Annotated[float, Field(ge=0, le=MAX_KWH, allow_inf_nan=False)]
 
 
 def parse_timestamp(value: Any, now: datetime | None = None) -> datetime:
@@ -25,9 +28,12 @@ def parse_timestamp(value: Any, now: datetime | None = None) -> datetime:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError("needs a time zone (Z or an offset such as +02:00)")
     now = now or datetime.now(UTC)
-    if ts - now > MAX_FUTURE:
-        raise ValueError("is more than 5 minutes in the future")
-    return ts.astimezone(UTC)
+    try:
+        if ts - now > MAX_FUTURE:
+            raise ValueError("is more than 5 minutes in the future")
+        return ts.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before the first UTC instant
+        raise ValueError("is out of range") from None
 
 
 class _Reading(BaseModel):

@@ -74,6 +74,8 @@ def validate_reading(item: Any, now: datetime | None = None) -> Reading | tuple[
         return MODELS[kind].model_validate(item, context={"now": now or datetime.now(UTC)})
     except ValidationError as exc:
         return tuple(_field_errors(exc))
+    except Exception as exc:  # noqa: BLE001 - a reading must never stop the pipeline
+        return (FieldError("reading", f"cannot be validated: {type(exc).__name__}: {exc}"),)
 
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:

@@ -162,3 +162,14 @@ def test_deeply_nested_json_does_not_crash() -> None:
     raw = b"[" * 100_000 + b"]" * 100_000
     outcome = validate_message(raw, NOW)
     assert outcome.readings == [] and len(outcome.rejections) >= 1
+
+
+def test_timestamps_beyond_the_calendar_are_rejected_not_raised() -> None:
+    for ts in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        assert fields(validate_reading(meter(timestamp=ts), NOW)) == {"timestamp"}
+
+
+def test_energy_has_an_upper_bound_so_sums_cannot_overflow() -> None:
+    assert isinstance(validate_reading(meter(kwhConsumedAc=10_000), NOW), MeterReading)
+    assert fields(validate_reading(meter(kwhConsumedAc=10_000.01), NOW)) == {"kwhConsumedAc"}
+    assert fields(validate_reading(vehicle(kwhDeliveredDc=1e308), NOW)) == {"kwhDeliveredDc"}
