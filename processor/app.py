@@ -52,6 +52,12 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
         web_bind=settings.web_bind,
         web_host=settings.web_bind,
         web_enabled=True,
+        # Faust's own debug pages (/router, /table, /graph, /stats): nothing here uses them,
+        # and /router/{name}/ answers 500 on bad input.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         logging_config=None,
     )
     raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
