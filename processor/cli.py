@@ -182,7 +182,7 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from processor.rebuild import rebuild
 
     rebuild(running_dsn(settings), producer_bootstrap(settings), settings.app_id,
-            settings.telemetry_partitions)
+            settings.telemetry_partitions, settings.hourly_window_hours)
     print("rebuild: done; restart the workers so they load the rebuilt tables")
     return 0
 

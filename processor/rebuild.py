@@ -9,45 +9,57 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Producer
 
-from db.rebuild import live_rows, rebuild_tables
+from db.rebuild import HOURLY_ROWS, LIVE_ROWS, rebuild_tables, stream_rows
 from processor.routing import partition_for
 from processor.topics import ensure_topics
+from processor.windows import hour_key, hour_value
 from processor.writers import live_value
 from producers.kafka import Delivery, check_broker, produce, producer_config
 
 
-def rebuild(dsn: str, bootstrap: str, app_id: str, partitions: int,
+def rebuild(dsn: str, bootstrap: str, app_id: str, partitions: int, window_hours: int = 48,
             out: Any = sys.stderr) -> dict[str, int]:
     counts = rebuild_tables(dsn)
     for table, n in counts.items():
         print(f"rebuild: {table}: {n} rows", file=out, flush=True)
-    counts.update(refill_changelogs(dsn, bootstrap, app_id, partitions, out))
+    counts.update(refill_changelogs(dsn, bootstrap, app_id, partitions, window_hours, out))
     return counts
 
 
 def refill_changelogs(dsn: str, bootstrap: str, app_id: str, partitions: int,
-                      out: Any = sys.stderr) -> dict[str, int]:
-    """Write the live tables of PostgreSQL into the Faust tables' changelog topics."""
+                      window_hours: int = 48, out: Any = sys.stderr) -> dict[str, int]:
+    """Write PostgreSQL's live state and recent rollups into the Faust tables' changelogs."""
     counts = {}
     check_broker(bootstrap)
     ensure_topics(bootstrap, app_id, partitions)
     producer = Producer(producer_config(bootstrap))
     delivery = Delivery()
+    since = datetime.now(UTC) - timedelta(hours=window_hours)
     for kind in ("meter", "vehicle"):
-        topic = f"{app_id}-{kind}_live-changelog"
-        sent = 0
-        for row in live_rows(dsn, kind):
-            key = json.dumps(row[0]).encode()
-            value = json.dumps(live_value(kind, row)).encode()
-            produce(producer, topic, value, key, delivery, partition_for(row[0], partitions))
-            sent += 1
-        producer.flush(60)
-        counts[topic] = sent
-        print(f"rebuild: {topic}: {sent} records", file=out, flush=True)
+        tables: list[tuple[str, Iterator[tuple[Any, ...]], Callable[[tuple[Any, ...]], str],
+                           Callable[[tuple[Any, ...]], dict[str, Any]]]] = [
+            (f"{kind}_live", stream_rows(dsn, LIVE_ROWS[kind]), lambda row: row[0],
+             lambda row, kind=kind: live_value(kind, row)),
+            (f"{kind}_hourly", stream_rows(dsn, HOURLY_ROWS[kind], (since,)),
+             lambda row: hour_key(row[0], row[1]), lambda row, kind=kind: hour_value(kind, row)),
+        ]
+        for table, rows, key_of, value_of in tables:
+            topic = f"{app_id}-{table}-changelog"
+            sent = 0
+            for row in rows:
+                key = json.dumps(key_of(row)).encode()
+                value = json.dumps(value_of(row)).encode()
+                produce(producer, topic, value, key, delivery, partition_for(row[0], partitions))
+                sent += 1
+            producer.flush(60)
+            counts[topic] = sent
+            print(f"rebuild: {topic}: {sent} records", file=out, flush=True)
     if delivery.failed:
         raise RuntimeError(f"rebuild: {delivery.failed} changelog records failed: "
                            f"{delivery.errors}")

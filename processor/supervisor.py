@@ -114,7 +114,7 @@ class Supervisor:
         self.restarted_broker = True
         ensure_topics(self.bootstrap, self.settings.app_id, self.settings.telemetry_partitions)
         refill_changelogs(self.dsn, self.bootstrap, self.settings.app_id,
-                          self.settings.telemetry_partitions)
+                          self.settings.telemetry_partitions, self.settings.hourly_window_hours)
         for child in self.children:
             if not child.done:
                 self.start(child)

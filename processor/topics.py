@@ -29,6 +29,12 @@ def required_topics(app_id: str, partitions: int) -> dict[str, int]:
     return topics
 
 
+def topic_config(name: str) -> dict[str, str]:
+    """Changelogs are compacted: the latest value of every key is kept, whatever its age, so a
+    device silent for longer than the retention period is still in the recovered tables."""
+    return {"cleanup.policy": "compact"} if name.endswith("-changelog") else {}
+
+
 def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float = 30.0) -> None:
     """Create missing topics; refuse to go on if one exists with the wrong partition count.
 
@@ -41,7 +47,7 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
         raise ConnectionError(broker_unreachable_message(bootstrap)) from exc
-    missing = [NewTopic(t, num_partitions=n, replication_factor=-1)
+    missing = [NewTopic(t, num_partitions=n, replication_factor=-1, config=topic_config(t))
                for t, n in wanted.items() if t not in existing]
     if missing:
         futures = admin.create_topics(missing, operation_timeout=timeout)
