@@ -119,15 +119,23 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(services: Services, own_bro
     run = uid()
     readings = stream(run, devices=20, minutes=150)  # 6,000 single-reading messages
     first = worker_on(own_broker, services, tmp_path)
-    publish(own_broker, readings)
-    wait_until(lambda: history_count(services.dsn, run) > 200, what="some readings written")
+    # Published in chunks while the worker runs, so the kill lands mid-stream.
+    feeder = threading.Thread(target=lambda: [
+        (publish(own_broker, chunk), time.sleep(0.2)) for chunk in batches(readings, 300)])
+    feeder.start()
+    wait_until(lambda: history_count(services.dsn, run) > 0, what="some readings written")
     first.stop(signal.SIGKILL)
     assert history_count(services.dsn, run) < len(readings), "killed too late to prove much"
 
     second = worker_on(own_broker, services, tmp_path)
     try:
-        wait_until(lambda: history_count(services.dsn, run) == len(readings), timeout=120,
-                   what="every reading after the restart")
+        feeder.join(120)
+        try:
+            wait_until(lambda: history_count(services.dsn, run) == len(readings), timeout=120,
+                       what="every reading after the restart")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- restarted worker's log ---\n"
+                                 f"{second.log()[-6000:]}") from None
         assert_exact(services.dsn, run, readings)
     finally:
         second.stop()
