@@ -101,12 +101,12 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     async def progress() -> None:
         log.info("progress: %s", COUNTS.line())
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         owned = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW)
         log.info("worker owns partitions %s of %s", owned, topics.RAW)
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         # Runs after the consumer waited for every in-flight batch to be written and acked.
         log.info("stopped cleanly, in-flight batches committed; final: %s", COUNTS.line())

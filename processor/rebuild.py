@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Producer
@@ -21,6 +22,17 @@ from processor.topics import ensure_topics
 from processor.windows import hour_key, hour_value
 from processor.writers import live_value
 from producers.kafka import Delivery, check_broker, produce, producer_config
+
+KeyOf = Callable[[tuple[Any, ...]], str]
+ValueOf = Callable[[tuple[Any, ...]], dict[str, Any]]
+
+
+def live_key(row: tuple[Any, ...]) -> str:
+    return str(row[0])
+
+
+def hourly_key(row: tuple[Any, ...]) -> str:
+    return hour_key(row[0], row[1])
 
 
 def rebuild(dsn: str, bootstrap: str, app_id: str, partitions: int, window_hours: int = 48,
@@ -42,12 +54,11 @@ def refill_changelogs(dsn: str, bootstrap: str, app_id: str, partitions: int,
     delivery = Delivery()
     since = datetime.now(UTC) - timedelta(hours=window_hours)
     for kind in ("meter", "vehicle"):
-        tables: list[tuple[str, Iterator[tuple[Any, ...]], Callable[[tuple[Any, ...]], str],
-                           Callable[[tuple[Any, ...]], dict[str, Any]]]] = [
-            (f"{kind}_live", stream_rows(dsn, LIVE_ROWS[kind]), lambda row: row[0],
-             lambda row, kind=kind: live_value(kind, row)),
-            (f"{kind}_hourly", stream_rows(dsn, HOURLY_ROWS[kind], (since,)),
-             lambda row: hour_key(row[0], row[1]), lambda row, kind=kind: hour_value(kind, row)),
+        tables: list[tuple[str, Iterator[tuple[Any, ...]], KeyOf, ValueOf]] = [
+            (f"{kind}_live", stream_rows(dsn, LIVE_ROWS[kind]), live_key,
+             partial(live_value, kind)),
+            (f"{kind}_hourly", stream_rows(dsn, HOURLY_ROWS[kind], (since,)), hourly_key,
+             partial(hour_value, kind)),
         ]
         for table, rows, key_of, value_of in tables:
             topic = f"{app_id}-{table}-changelog"

@@ -95,12 +95,13 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
             batch = consumer.consume(num_messages=1000, timeout=0.5)
             now = time.monotonic()
             for msg in batch:
-                part = msg.partition()
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                part = msg.partition() or 0
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
                         eof_at.setdefault(part, now)
                         continue
-                    raise KafkaException(msg.error())
+                    raise KafkaException(error)
                 if part not in open_parts:
                     continue
                 eof_at.pop(part, None)

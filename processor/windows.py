@@ -65,7 +65,7 @@ def register_window_expiry(p: Pipeline) -> None:
         before = datetime.now(UTC) - timedelta(hours=settings.hourly_window_hours)
         pending = []
         for kind, table in p.hourly.items():
-            owned = {tp.partition for tp in p.app.assignment.assigned_actives()
+            owned = {tp.partition for tp in p.app.assignor.assigned_actives()
                      if tp.topic == SOURCE_TOPIC[kind]}
             for key in expired_keys(list(table.data.keys()), before):
                 partition = partition_for(key_hour(key)[0], settings.telemetry_partitions)

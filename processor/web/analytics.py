@@ -99,8 +99,8 @@ def register(p: Pipeline) -> None:
                 hours.append({"start": iso(lo), "end": iso(hi), "acKwh": fig.ac_kwh,
                               "dcKwh": fig.dc_kwh, "efficiencyRatio": ratio,
                               "efficiency": fmt_percent(ratio)})
-            ac = sum(h["acKwh"] for h in hours)
-            dc = sum(h["dcKwh"] for h in hours)
+            ac = sum(fig.ac_kwh for (_lo, fig) in found)
+            dc = sum(fig.dc_kwh for (_lo, fig) in found)
             return self.json({"vehicleId": vehicle_id, "meterId": found[-1][1].meter_id,
                               "window": {"start": iso(start), "end": iso(end)},
                               "hours": hours, "efficiency": fmt_percent(efficiency(ac, dc))})
