@@ -1,0 +1,253 @@
+"""``python -m benchmarks [--quick] [--only SECTION,...] [--out PATH]``: run the measurements,
+print a table against the targets of issue 6 and write the results as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks import analytics, freshness, http_ingest, pipeline, references, report
+from benchmarks.env import Stack, log
+from benchmarks.fleet_input import Input, generate, start_time
+from benchmarks.sizes import DEFAULT, QUICK, Sizes
+from benchmarks.stats import ratio
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "analytics", "http",
+            "scaleout")
+GROUPS = {"pipeline": ("single", "batched"), "references": ("faust", "naive", "copy")}
+QUICK_SKIPS = ("scaleout",)  # two worker start-ups do not fit in a minute
+# With --quick these share one warmed-up worker, in this order (a worker start-up is ~6 s).
+QUICK_SHARED = ("single", "batched", "freshness", "http")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes, under a minute (scale-out only with --only)")
+    groups = ", ".join(f"{name} ({'+'.join(parts)})" for name, parts in GROUPS.items())
+    p.add_argument("--only", default="",
+                   help=f"comma-separated sections: {', '.join(SECTIONS)}, or the groups "
+                        f"{groups}")
+    p.add_argument("--out", type=Path, default=None,
+                   help="result file (default: results/latest.json for a full default run, "
+                        "results/quick.json with --quick, results/only.json with --only)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    return p.parse_args(argv)
+
+
+def chosen_sections(only: str, quick: bool) -> list[str]:
+    order = [*QUICK_SHARED, *(s for s in SECTIONS if s not in QUICK_SHARED)] if quick \
+        else list(SECTIONS)
+    if not only:
+        return [s for s in order if not (quick and s in QUICK_SKIPS)]
+    wanted: set[str] = set()
+    for name in (part.strip() for part in only.split(",") if part.strip()):
+        if name in GROUPS:
+            wanted.update(GROUPS[name])
+        elif name in SECTIONS:
+            wanted.add(name)
+        else:
+            raise SystemExit(f"unknown section {name!r}; choose from {', '.join(SECTIONS)} "
+                             f"or {', '.join(GROUPS)}")
+    return [s for s in order if s in wanted]
+
+
+def default_out(quick: bool, only: str) -> Path:
+    if only:
+        return RESULTS / "only.json"
+    return RESULTS / ("quick.json" if quick else "latest.json")
+
+
+class Run:
+    """The sections of one invocation, sharing the input and the services."""
+
+    def __init__(self, stack: Stack, sizes: Sizes, results: dict[str, Any],
+                 share: bool) -> None:
+        self.stack = stack
+        self.sizes = sizes
+        self.results = results
+        self.share = share
+        self._single: Input | None = None
+        self._batched: Input | None = None
+        self._shared: tuple[contextlib.ExitStack, pipeline.Running] | None = None
+
+    def shared(self) -> pipeline.Running:
+        """The one warmed-up worker the quick run's pipeline sections share."""
+        if self._shared is None:
+            stack = contextlib.ExitStack()
+            running = stack.enter_context(pipeline.running(self.stack, "shared",
+                                                           self.sizes.partitions))
+            self._shared = (stack, running)
+        return self._shared[1]
+
+    def close_shared(self) -> None:
+        if self._shared is not None:
+            self._shared[0].close()
+            self._shared = None
+
+    def single_input(self) -> Input:
+        if self._single is None:
+            started = time.monotonic()
+            self._single = generate(self.sizes.vehicles, self.sizes.single_minutes)
+            log(f"input: {len(self._single.readings):,} readings of "
+                f"{self.sizes.devices:,} devices ({self.sizes.single_minutes} minutes) "
+                f"generated in {time.monotonic() - started:.1f}s")
+        return self._single
+
+    def batched_input(self) -> Input:
+        if self._batched is None:
+            started = time.monotonic()
+            # after the single input's minutes, so a shared worker sees only new readings
+            start = start_time() + timedelta(minutes=self.sizes.single_minutes)
+            self._batched = generate(self.sizes.vehicles, self.sizes.batched_minutes, start)
+            log(f"input: {len(self._batched.readings):,} readings of "
+                f"{self.sizes.devices:,} devices ({self.sizes.batched_minutes} minutes) "
+                f"generated in {time.monotonic() - started:.1f}s")
+        return self._batched
+
+    def single(self) -> dict[str, Any]:
+        data = self.single_input()
+        if self.share:
+            return pipeline.timed(self.shared(), "single", data, data.single_messages()).as_dict()
+        run = pipeline.measure(self.stack, "single", data, data.single_messages(),
+                               self.sizes.partitions)
+        return run.as_dict()
+
+    def faust(self) -> dict[str, Any]:
+        return references.faust_ceiling(self.stack, self.single_input().single_messages(),
+                                        self.sizes.partitions)
+
+    def batched(self) -> dict[str, Any]:
+        data = self.batched_input()
+        messages = data.batched_messages(self.sizes.batch_size)
+        run = (pipeline.timed(self.shared(), "batched", data, messages) if self.share else
+               pipeline.measure(self.stack, "batched", data, messages, self.sizes.partitions))
+        return {**run.as_dict(), "batch_size": self.sizes.batch_size}
+
+    def naive(self) -> dict[str, Any]:
+        messages = self.single_input().single_messages(self.sizes.naive_readings)
+        return references.naive(self.stack, messages, self.sizes.partitions)
+
+    def copy(self) -> dict[str, Any]:
+        return references.copy(self.stack, self.batched_input())
+
+    def freshness(self) -> dict[str, Any]:
+        if self.share:
+            s = self.sizes
+            return freshness.measure_on(self.shared(), s.vehicles, s.freshness_rate,
+                                        s.freshness_seconds)
+        return freshness.measure(self.stack, self.sizes.vehicles, self.sizes.freshness_rate,
+                                 self.sizes.freshness_seconds, self.sizes.partitions)
+
+    def analytics(self) -> dict[str, Any]:
+        s = self.sizes
+        return analytics.measure(self.stack, s.analytics_vehicles, s.analytics_days,
+                                 s.analytics_requests, s.fleet_requests, s.partitions)
+
+    def http(self) -> dict[str, Any]:
+        s = self.sizes
+        if self.share:
+            return http_ingest.measure_on(self.shared(), s.vehicles, s.http_seconds,
+                                          s.http_concurrency, s.http_batch_size,
+                                          s.http_batch_concurrency)
+        return http_ingest.measure(self.stack, s.vehicles, s.http_seconds, s.http_concurrency,
+                                   s.http_batch_size, s.http_batch_concurrency, s.partitions)
+
+    def scaleout(self) -> dict[str, Any]:
+        data = self.batched_input()
+        messages = data.batched_messages(self.sizes.batch_size)
+        one = lookup_rate(self.results, "batched")
+        if one is None:
+            one = pipeline.measure(self.stack, "scaleout-1", data, messages,
+                                   self.sizes.partitions).as_dict()["readings_per_s"]
+        two = pipeline.measure(self.stack, "scaleout-2", data, messages, self.sizes.partitions,
+                               workers=2).as_dict()
+        return {"one_worker_per_s": one, "two_workers_per_s": two["readings_per_s"],
+                "two_worker_ratio": ratio(two["readings_per_s"], one), "two_workers": two}
+
+
+def lookup_rate(results: dict[str, Any], section: str) -> float | None:
+    value = report.lookup(results, f"{section}.readings_per_s")
+    return float(value) if value is not None else None
+
+
+def derive(results: dict[str, Any]) -> None:
+    """The ratios and the summary figures, from whatever sections ran."""
+    single, batched = results.get("single"), results.get("batched")
+    ceiling = report.lookup(results, "faust.events_per_s")
+    if isinstance(single, dict) and ceiling:
+        single["faust_ceiling_per_s"] = ceiling
+        single["ratio_to_ceiling"] = ratio(single.get("readings_per_s"), ceiling)
+    if isinstance(batched, dict):
+        batched["ratio_to_naive"] = ratio(batched.get("readings_per_s"),
+                                          report.lookup(results, "naive.readings_per_s"))
+        batched["ratio_to_copy"] = ratio(batched.get("readings_per_s"),
+                                         report.lookup(results, "copy.rows_per_s"))
+    peaks: dict[str, float] = {}
+    for name, section in results.items():
+        found = section.get("worker_peak_rss_mb") if isinstance(section, dict) else None
+        if name == "scaleout" and isinstance(section, dict):
+            found = section.get("two_workers", {}).get("worker_peak_rss_mb")
+        values = [v for v in (found or []) if v is not None]
+        if values:
+            peaks[name] = max(values)
+    if peaks:
+        results["worker"] = {"peak_rss_mb": max(peaks.values()), "by_section": peaks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    sizes = QUICK if args.quick else DEFAULT
+    sections = chosen_sections(args.only, args.quick)
+    out = args.out or default_out(args.quick, args.only)
+    command = "python -m benchmarks" + ("" if argv is None and len(sys.argv) <= 1 else
+                                        " " + shlex.join(sys.argv[1:] if argv is None else argv))
+    results: dict[str, Any] = {"command": command, "quick": args.quick, "sections": sections,
+                               "machine": report.machine(), "sizes": vars(sizes).copy()}
+    log(f"benchmarks: {', '.join(sections)} ({'quick' if args.quick else 'default'} sizes: "
+        f"{sizes.devices:,} devices); everything on this machine "
+        f"({results['machine']['cpu_count']} CPUs)")
+    started = time.monotonic()
+    stack = Stack(keep=args.keep)
+    run = Run(stack, sizes, results, share=args.quick)
+    failed = []
+    try:
+        for section in sections:
+            if section not in QUICK_SHARED:
+                run.close_shared()
+            step: Callable[[], dict[str, Any]] = getattr(run, section)
+            try:
+                results[section] = step()
+            except Exception as exc:  # one broken section must not lose the others
+                traceback.print_exc()
+                results[section] = {"error": f"{type(exc).__name__}: {exc}"}
+                failed.append(section)
+    finally:
+        run.close_shared()
+        stack.close()
+        if args.keep:
+            log(f"logs kept in {stack.root}")
+    derive(results)
+    results["targets"] = report.targets(results)
+    results["total_seconds"] = round(time.monotonic() - started, 1)
+    report.write(out, results)
+    print()
+    print(report.table(results))
+    print()
+    log(f"done in {results['total_seconds']:.0f}s; wrote {out}")
+    if failed:
+        log(f"sections that failed: {', '.join(failed)} (see the errors above)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

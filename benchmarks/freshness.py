@@ -1,0 +1,102 @@
+"""Freshness: from publish to visible in ``vehicle_live``, at a steady rate of single-reading
+messages. Sampled vehicle readings are timed by polling their rows every 20 ms."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from benchmarks import pipeline
+from benchmarks.env import Stack, log
+from benchmarks.fleet_input import device_id, encode, generate
+from benchmarks.stats import latency_summary
+from producers.kafka import Delivery, produce
+
+POLL_SECONDS = 0.02
+LIVE_TS = "SELECT vehicle_id, ts FROM vehicle_live WHERE vehicle_id = ANY(%s)"
+
+
+def measure(stack: Stack, vehicles: int, rate_per_s: int, seconds: float, partitions: int,
+            sample_every: int = 10) -> dict[str, Any]:
+    with pipeline.running(stack, "freshness", partitions) as r:
+        return measure_on(r, vehicles, rate_per_s, seconds, sample_every)
+
+
+def measure_on(r: pipeline.Running, vehicles: int, rate_per_s: int, seconds: float,
+               sample_every: int = 10) -> dict[str, Any]:
+    """On a running pipeline (its live rows must be older than now - a few minutes)."""
+    total = int(rate_per_s * seconds)
+    minutes = total // (2 * vehicles) + 1
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=minutes + 5)
+    data = generate(vehicles, minutes, start=start)
+    readings = data.readings[:total]
+    messages = [(device_id(r).encode(), encode(r)) for r in readings]
+    vehicle_positions = [i for i, r in enumerate(readings) if "vehicleId" in r]
+    sampled = set(vehicle_positions[::sample_every])
+
+    sc, publisher = r.sc, r.publisher
+    log(f"freshness: {rate_per_s:,} readings/s for {seconds:g}s, "
+        f"{len(sampled):,} sampled vehicle readings")
+    pending: dict[str, list[tuple[datetime, float]]] = {}  # vehicle -> (ts, published)
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def produce_steadily() -> None:
+        delivery = Delivery()
+        producer = publisher.producer
+        t0 = time.monotonic()
+        for i, (key, value) in enumerate(messages):
+            due = t0 + i / rate_per_s
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if i in sampled:
+                reading = readings[i]
+                with lock:
+                    pending.setdefault(reading["vehicleId"], []).append(
+                        (datetime.fromisoformat(reading["timestamp"]), time.monotonic()))
+            produce(producer, publisher.topic, value, key, delivery)
+            producer.poll(0)
+        producer.flush(30)
+        finished.set()
+
+    thread = threading.Thread(target=produce_steadily, name="steady-producer", daemon=True)
+    latencies: list[float] = []
+    thread.start()
+    with psycopg.connect(sc.dsn, autocommit=True) as conn:
+        give_up = None
+        while True:
+            with lock:
+                waiting = dict(pending)
+            if waiting:
+                rows = conn.execute(LIVE_TS, (list(waiting),)).fetchall()
+                now = time.monotonic()
+                with lock:
+                    for vehicle_id, ts in rows:
+                        samples = pending.get(vehicle_id, [])
+                        latencies.extend(now - sent for at, sent in samples if ts >= at)
+                        left = [(at, sent) for at, sent in samples if ts < at]
+                        if left:
+                            pending[vehicle_id] = left
+                        else:
+                            pending.pop(vehicle_id, None)
+            if finished.is_set():
+                give_up = give_up or time.monotonic() + 30
+                if not pending or time.monotonic() > give_up:
+                    break
+            time.sleep(POLL_SECONDS)
+    thread.join()
+    peak = r.workers[0].peak_rss_mb()
+    missing = sum(len(samples) for samples in pending.values())
+    result: dict[str, Any] = {"rate_per_s": rate_per_s, "seconds": seconds,
+                              "readings": total, "poll_ms": POLL_SECONDS * 1000,
+                              "missing": missing, "worker_peak_rss_mb": [peak]}
+    if latencies:
+        result.update(latency_summary(latencies))
+        log(f"freshness: p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms "
+            f"over {len(latencies):,} samples ({missing} not seen)")
+    return result

@@ -1,0 +1,153 @@
+"""The result document (``latest.json``) and the table printed at the end of a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One line of the table: where its value sits in the results, and its target if any."""
+
+    key: str  # dotted path into the results
+    label: str
+    unit: str
+    target: str = ""  # shown as is, e.g. ">= 100,000"
+    passes: Callable[[float], bool] | None = None
+
+
+def at_least(threshold: float) -> Callable[[float], bool]:
+    return lambda value: value >= threshold
+
+
+def at_most(threshold: float) -> Callable[[float], bool]:
+    return lambda value: value <= threshold
+
+
+FIGURES = [
+    Figure("single.readings_per_s", "end to end, single-reading messages", "readings/s"),
+    Figure("single.faust_ceiling_per_s", "bare Faust agent counting (ceiling)", "events/s"),
+    Figure("single.ratio_to_ceiling", "single-reading / bare Faust", "x", ">= 0.70",
+           at_least(0.70)),
+    Figure("batched.readings_per_s", "end to end, batched messages", "readings/s",
+           ">= 100,000", at_least(100_000)),
+    Figure("naive.readings_per_s", "naive consumer, row by row", "readings/s"),
+    Figure("batched.ratio_to_naive", "batched / naive", "x"),
+    Figure("copy.rows_per_s", "PostgreSQL COPY of the same rows (ceiling)", "rows/s"),
+    Figure("batched.ratio_to_copy", "batched / COPY", "x"),
+    Figure("freshness.p50_ms", "freshness p50, publish -> vehicle_live", "ms"),
+    Figure("freshness.p99_ms", "freshness p99, publish -> vehicle_live", "ms", "<= 1,000",
+           at_most(1000)),
+    Figure("analytics.p50_ms", "GET performance/{id} p50", "ms"),
+    Figure("analytics.p99_ms", "GET performance/{id} p99", "ms", "<= 10", at_most(10)),
+    Figure("analytics.fleet_p50_ms", "GET fleet p50", "ms"),
+    Figure("analytics.fleet_p99_ms", "GET fleet p99", "ms"),
+    Figure("http.single_rps", "HTTP single-reading POSTs, concurrency 50", "requests/s",
+           ">= 8,700", at_least(8_700)),
+    Figure("http.single_p99_ms", "HTTP single-reading POST p99", "ms"),
+    Figure("http.batch_readings_per_s", "HTTP batch POSTs", "readings/s", ">= 100,000",
+           at_least(100_000)),
+    Figure("http.batch_p99_ms", "HTTP batch POST p99", "ms"),
+    Figure("scaleout.two_workers_per_s", "end to end batched, two workers", "readings/s"),
+    Figure("scaleout.two_worker_ratio", "two workers / one worker", "x", ">= 1.6",
+           at_least(1.6)),
+    Figure("worker.peak_rss_mb", "worker peak RSS", "MB"),
+]
+
+
+def lookup(results: dict[str, Any], key: str) -> Any:
+    """The value at a dotted path, or None."""
+    node: Any = results
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def status(figure: Figure, value: Any) -> str:
+    if value is None:
+        return "not run"
+    if figure.passes is None:
+        return ""
+    return "pass" if figure.passes(float(value)) else "MISS"
+
+
+def fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "x":
+        return f"{value:.2f}"
+    if unit in ("ms", "MB"):
+        return f"{value:,.1f}"
+    return f"{value:,.0f}"
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(figure, value, unit, target, status) for each figure; skipped sections say why."""
+    out = []
+    for figure in FIGURES:
+        value = lookup(results, figure.key)
+        section = figure.key.split(".")[0]
+        state = status(figure, value)
+        skipped = lookup(results, f"{section}.skipped")
+        if value is None and skipped:
+            state = f"skipped: {skipped}"
+        out.append((figure.label, fmt(value, figure.unit), figure.unit, figure.target, state))
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = rows(results)
+    headers = ("figure", "value", "unit", "target", "")
+    widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(headers)]
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if i in (1,) else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+    return "\n".join([line(headers), line(tuple("-" * w for w in widths)),
+                      *(line(r) for r in lines)])
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The same table for docs/performance.md."""
+    out = ["| figure | value | unit | target | |", "|---|---:|---|---|---|"]
+    out.extend(f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows(results))
+    return "\n".join(out)
+
+
+def targets(results: dict[str, Any]) -> dict[str, str]:
+    """Figure key -> pass / MISS / not run, for the figures that have a target."""
+    return {f.key: status(f, lookup(results, f.key)) for f in FIGURES if f.passes}
+
+
+def machine() -> dict[str, Any]:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        mem_gb = None
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_gb": mem_gb,
+            "python": sys.version.split()[0], "platform": platform.platform(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def write(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)

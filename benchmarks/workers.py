@@ -1,0 +1,110 @@
+"""Worker processes under measurement: start, wait until ready, peak memory, stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from processor.services import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+OWNS = re.compile(r"worker owns partitions \[([0-9, ]*)\]")
+
+
+@dataclass
+class Worker:
+    """An ``energy-ingest worker`` subprocess (the real thing, as ``up`` starts it)."""
+
+    proc: subprocess.Popen[bytes]
+    web_port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def owned_partitions(self) -> set[int] | None:
+        """The raw-topic partitions of the last assignment it logged, None before any."""
+        found = OWNS.findall(self.log())
+        if not found:
+            return None
+        return {int(p) for p in found[-1].split(",") if p.strip()}
+
+    def peak_rss_mb(self) -> float | None:
+        """The kernel's high-water mark of the process's resident memory (VmHWM)."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            return None
+        return None
+
+    def stop(self, timeout: float = 20, graceful: bool = True) -> None:
+        """SIGTERM and wait; or, once a measurement is over, SIGKILL (a clean stop takes
+        seconds and proves nothing here)."""
+        if self.proc.poll() is None and not graceful:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_worker(bootstrap: str, dsn: str, app_id: str, directory: Path, partitions: int,
+                 timeout: float = 90, **env: str) -> Worker:
+    """Start a worker and return once its web server answers /healthz."""
+    port = free_port()
+    log_path = directory / f"worker-{port}.log"
+    full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
+                "WEB_PORT": str(port), "DATA_DIR": str(directory), "APP_ID": app_id,
+                "TELEMETRY_PARTITIONS": str(partitions), **env}
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "worker"], env=full_env,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                stdin=subprocess.DEVNULL)
+    worker = Worker(proc, port, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}; "
+                               f"log:\n{worker.log()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{worker.url}/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    return worker
+        except OSError:
+            pass
+        time.sleep(0.1)
+    worker.stop()
+    raise TimeoutError(f"worker not healthy within {timeout}s; log:\n{worker.log()[-3000:]}")
+
+
+def wait_for_assignment(workers: list[Worker], partitions: int, timeout: float = 60) -> None:
+    """Until every worker owns some raw partitions and together they own them all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        owned = [w.owned_partitions() for w in workers]
+        if all(owned) and sum(len(o) for o in owned if o) == partitions and set().union(
+                *(o for o in owned if o)) == set(range(partitions)):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"partitions not split between {len(workers)} workers in {timeout}s")
