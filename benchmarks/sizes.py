@@ -29,8 +29,8 @@ class Sizes:
         return 2 * self.vehicles
 
 
-DEFAULT = Sizes(vehicles=10_000, single_minutes=4, batched_minutes=20, batch_size=500,
-                naive_readings=20_000, freshness_seconds=20, freshness_rate=2_000,
+DEFAULT = Sizes(vehicles=10_000, single_minutes=2, batched_minutes=12, batch_size=500,
+                naive_readings=8_000, freshness_seconds=20, freshness_rate=2_000,
                 analytics_vehicles=10_000, analytics_days=7, analytics_requests=500,
                 fleet_requests=6, http_seconds=10, http_concurrency=50, http_batch_size=1_000,
                 http_batch_concurrency=4)
