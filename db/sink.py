@@ -153,20 +153,26 @@ async def connect(dsn: str) -> psycopg.AsyncConnection[Any]:
 
 async def write_batch(conn: psycopg.AsyncConnection[Any], kind: str,
                       rows: Sequence[Row]) -> WriteResult:
-    """Write one batch of routed rows in one transaction; committed when this returns."""
-    if not rows:
+    """Write one batch of rows in one transaction; committed when this returns."""
+    return await write_copy(conn, kind, copy_text(rows), len(rows))
+
+
+async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes | str,
+                     received: int) -> WriteResult:
+    """Write rows already in COPY text format (routed batch messages) in one transaction."""
+    if not received:
         return WriteResult(0, 0)
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute(STAGING[kind])  # type: ignore[arg-type]
         async with cur.copy(COPY[kind]) as copy:  # type: ignore[arg-type]
-            await copy.write(copy_text(rows))
+            await copy.write(data)
         await cur.execute(WRITE[kind])  # type: ignore[arg-type]
         result = await cur.fetchall()
     width = LIVE_WIDTH[kind]
     inserted = next((r[0] for r in result if r[0] is not None), 0)
     changed = [tuple(r[1:1 + width]) for r in result if r[0] is not None and r[1] is not None]
     hourly = [tuple(r[1 + width:]) for r in result if r[0] is None]
-    return WriteResult(len(rows), inserted, changed, hourly)
+    return WriteResult(received, inserted, changed, hourly)
 
 
 def iso(ts: datetime) -> str:

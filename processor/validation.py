@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from processor.models import MeterReading, Reading, VehicleReading
@@ -19,6 +20,7 @@ MODELS: dict[str, type[MeterReading] | type[VehicleReading]] = {
     "meter": MeterReading,
     "vehicle": VehicleReading,
 }
+VALIDATORS = {kind: model.__pydantic_validator__ for kind, model in MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ def reading_type(item: dict[str, Any]) -> str | None:
 
 def validate_reading(item: Any, now: datetime | None = None) -> Reading | tuple[FieldError, ...]:
     """One reading (already decoded JSON): the model, or the field errors."""
+    return _validate(item, {"now": now or datetime.now(UTC)})
+
+
+def _validate(item: Any, context: dict[str, Any]) -> Reading | tuple[FieldError, ...]:
     if not isinstance(item, dict):
         return (FieldError("reading", "must be a JSON object"),)
     kind = reading_type(item)
@@ -71,7 +77,8 @@ def validate_reading(item: Any, now: datetime | None = None) -> Reading | tuple[
             return (FieldError("type", "must be 'meter' or 'vehicle'"),)
         return (FieldError("type", "missing, and neither meterId nor vehicleId is present"),)
     try:
-        return MODELS[kind].model_validate(item, context={"now": now or datetime.now(UTC)})
+        # The core validator directly: BaseModel.model_validate's wrapper costs ~1 us a reading.
+        return VALIDATORS[kind].validate_python(item, context=context)  # type: ignore
     except ValidationError as exc:
         return tuple(_field_errors(exc))
     except Exception as exc:  # noqa: BLE001 - a reading must never stop the pipeline
@@ -87,6 +94,15 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
             msg = "unknown field"
         out.append(FieldError(loc, msg))
     return out
+
+
+def decode_json(raw: bytes) -> Any:
+    """orjson (about twice as fast); the standard library for what strict JSON refuses but
+    readings may carry (NaN, huge integers), so such a value is judged as a field."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def readings_of(document: Any) -> list[Any] | None:
@@ -109,7 +125,7 @@ def validate_message(raw: bytes | None, now: datetime | None = None) -> Outcome:
         outcome.rejections.append(Rejection((FieldError("message", "empty message"),), b""))
         return outcome
     try:
-        document = json.loads(raw)
+        document = decode_json(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         error = FieldError("message", f"not valid JSON: {exc}")
         outcome.rejections.append(Rejection((error,), raw))
@@ -126,9 +142,9 @@ def validate_message(raw: bytes | None, now: datetime | None = None) -> Outcome:
         outcome.rejections.append(Rejection((FieldError("readings", "empty batch"),), raw))
         return outcome
     single = not isinstance(document, list) and document.get("type") != "batch"
-    now = now or datetime.now(UTC)
+    context = {"now": now or datetime.now(UTC)}
     for index, item in enumerate(items):
-        result = validate_reading(item, now)
+        result = _validate(item, context)
         if isinstance(result, tuple):
             original = raw if single else _encode(item)
             outcome.rejections.append(Rejection(result, original, None if single else index))

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from db.sink import Row, WriteResult, connect, iso, write_batch
+from db.sink import Row, WriteResult, connect, iso, write_copy
 from processor import metrics
+from processor.changelog import Changelog, ChangelogError
 from processor.coalesce import newer
-from processor.routing import decode_batch, partition_for
+from processor.routing import partition_for
 from processor.stats import COUNTS
 from processor.windows import apply_hours, register_window_expiry
 
@@ -42,7 +43,7 @@ class BatchSink:
         self.max_backoff = max_backoff
         self.conn: psycopg.AsyncConnection[Any] | None = None
 
-    async def write(self, kind: str, rows: list[Row]) -> WriteResult:
+    async def write(self, kind: str, data: bytes, received: int) -> WriteResult:
         delay = 0.5
         failures = 0
         while True:
@@ -51,7 +52,7 @@ class BatchSink:
                     self.conn = await connect(self.dsn)
                     if failures:
                         log.warning("%s writer: database reachable again, resuming", kind)
-                return await write_batch(self.conn, kind, rows)
+                return await write_copy(self.conn, kind, data, received)
             except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
                 failures += 1
                 log.warning("%s writer: database unavailable (%s); retry %d in %.1fs, "
@@ -84,17 +85,16 @@ def _register_writer(p: Pipeline, kind: str) -> None:
     settings = p.settings
     table = p.live[kind]
     sink = BatchSink(p.dsn, settings.db_retry_max_seconds)
+    changelog = Changelog(settings.kafka_bootstrap_servers or "")
 
     async def writer(stream: Any) -> None:
         async for events in stream.noack().noack_take(
             settings.writer_batch_max, within=settings.writer_flush_seconds
         ):
-            rows: list[Row] = []
-            for event in events:
-                rows.extend(decode_batch(event.value)[1])
+            data = b"".join(event.value for event in events)  # COPY text, line per reading
             started = time.perf_counter()
             try:
-                result = await sink.write(kind, rows)
+                result = await sink.write(kind, data, data.count(b"\n"))
             except Exception:
                 # Not a lost connection: data or schema trouble that retrying cannot fix.
                 # Exit so the batch is redelivered to a restarted worker, instead of Faust
@@ -102,18 +102,20 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                 log.exception("%s writer: batch failed; exiting so it is redelivered", kind)
                 os._exit(70)
             metrics.batch_written(kind, result.inserted, result.duplicates, started)
-            pending = []
             for row in result.live_changed:
                 value = live_value(kind, row)
                 current = table.data.get(row[0])
                 if current is None or newer(value["ts"], current.get("ts")):
-                    table.data[row[0]] = value
                     partition = partition_for(row[0], settings.telemetry_partitions)
-                    pending.append(table.send_changelog(partition, row[0], value))
-            pending.extend(apply_hours(p.hourly[kind], kind, result.hourly,
-                                       settings.telemetry_partitions))
-            if pending:
-                await asyncio.gather(*(fut for fut in pending))
+                    changelog.set(table, partition, row[0], value)
+            apply_hours(changelog, p.hourly[kind], kind, result.hourly,
+                        settings.telemetry_partitions)
+            try:
+                await changelog.flush()
+            except ChangelogError:
+                log.exception("%s writer: table changelog not written; exiting so the batch "
+                              "is redelivered", kind)
+                os._exit(70)
             for event in events:
                 await stream.ack(event)
             COUNTS.inserted[kind] += result.inserted
