@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         default=48, ge=25, description="Hours the Faust hourly window tables keep per device."
     )
 
+    fleet_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How old a fleet snapshot the web view may be served."
+    )
     app_id: str = Field(default="energy-ingest", description="Faust app id and consumer group.")
     broker_session_timeout: float = Field(
         default=4.0, gt=0, description="Consumer session timeout, seconds (short: fast joins)."

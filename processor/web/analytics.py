@@ -6,7 +6,7 @@ for the edges), so these endpoints agree with each other and with the history.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
@@ -24,6 +24,8 @@ from processor.analytics import (
     status,
     window,
 )
+from processor.web.analytics_openapi import describe_analytics
+from processor.web.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -60,6 +62,7 @@ def fleet_row(fig: Any, live: queries.Live, threshold: float) -> dict[str, Any]:
 
 def register(p: Pipeline) -> None:
     settings = p.settings
+    describe_analytics()
 
     @p.app.page("/v1/analytics/performance/{vehicle_id}")
     class Performance(View):
@@ -105,25 +108,41 @@ def register(p: Pipeline) -> None:
                               "window": {"start": iso(start), "end": iso(end)},
                               "hours": hours, "efficiency": fmt_percent(efficiency(ac, dc))})
 
+    async def fleet_body(at: datetime | None) -> dict[str, Any]:
+        start, end = window(at)
+        db = await queries.pool(p.dsn)
+        async with db.connection() as conn:
+            rows = await queries.fleet_figures(conn, start, end, settings.link_inference)
+            alerts = {row[0] for row in await queries.active_alerts(conn)}
+        threshold = settings.efficiency_threshold
+        vehicles = sort_worst_first([{**fleet_row(fig, live, threshold),
+                                      "alert": fig.vehicle_id in alerts}
+                                     for fig, live in rows])
+        return {"period": "24 hours", "window": {"start": iso(start), "end": iso(end)},
+                "threshold": threshold, "count": len(vehicles),
+                "computedAt": iso(datetime.now(UTC)),
+                "vehicles": vehicles}
+
+    live_fleet = Snapshot(settings.fleet_cache_seconds, lambda: fleet_body(None))
+
     @p.app.page("/v1/analytics/fleet")
     class Fleet(View):
         async def get(self, request: Request) -> Response:
+            """The 24 hours up to now from a snapshot at most ``maxAge`` seconds old (default
+            FLEET_CACHE_SECONDS; 0 computes afresh); ``?at=`` is always computed."""
             try:
-                start, end = requested_window(request)
+                at = parse_at(request.query.get("at"))
+                max_age = float(request.query.get("maxAge", settings.fleet_cache_seconds))
+                if not max_age >= 0:
+                    raise ValueError(max_age)
             except ValueError:
-                return bad_at(self, request.query.get("at"))
-            db = await queries.pool(p.dsn)
-            async with db.connection() as conn:
-                rows = await queries.fleet_figures(conn, start, end, settings.link_inference)
-                alerts = {row[0] for row in await queries.active_alerts(conn)}
-            threshold = settings.efficiency_threshold
-            vehicles = sort_worst_first([{**fleet_row(fig, live, threshold),
-                                          "alert": fig.vehicle_id in alerts}
-                                         for fig, live in rows])
-            return self.json({"period": "24 hours",
-                              "window": {"start": iso(start), "end": iso(end)},
-                              "threshold": threshold, "count": len(vehicles),
-                              "vehicles": vehicles})
+                if "at" in request.query:
+                    return bad_at(self, request.query.get("at"))
+                return self.json({"error": "invalid 'maxAge'", "field": "maxAge",
+                                  "detail": "seconds, a number >= 0"}, status=400)
+            if "at" in request.query:
+                return self.json(await fleet_body(at))
+            return self.json(await live_fleet.get(max_age))
 
     @p.app.page("/v1/alerts")
     class Alerts(View):
