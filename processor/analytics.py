@@ -69,8 +69,12 @@ def efficiency(ac_kwh: float, dc_kwh: float) -> float | None:
 
 
 def fmt2(value: float) -> str:
-    """The seed's number format: two decimals, as JavaScript's ``toFixed(2)``."""
-    return f"{value + 0.0:.2f}"  # + 0.0 turns -0.0 into 0.0
+    """The seed's number format: two decimals, as JavaScript's ``toFixed(2)``.
+
+    Sums over rollups and over the history add the same numbers in another order and can differ
+    in the 15th digit; rounding to 9 decimals first keeps that from flipping the 2nd at a .xx5.
+    """
+    return f"{round(value, 9) + 0.0:.2f}"  # + 0.0 turns -0.0 into 0.0
 
 
 def fmt_percent(ratio: float | None) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from db import analytics as queries
 from db.sink import connect
-from processor.analytics import hour_buckets, iso, window
+from processor.analytics import fmt2, hour_buckets, iso, window
 from processor.topics import ALERTS
 from tests.conftest import APP_ID, Services
 from tests.helpers import (
@@ -176,10 +176,10 @@ def test_figures_equal_the_history_aggregate_across_link_changes(
             else:
                 assert body["link"] == "explicit"
             m = body["metrics"]
-            assert m["totalAcConsumed"] == f"{ac:.2f}", (vid, at)
-            assert m["totalDcDelivered"] == f"{dc:.2f}", (vid, at)
-            assert m["averageBatteryTemp"] == f"{temp:.2f}", (vid, at)
-            assert m["efficiency"] == f"{dc / ac * 100:.2f}%", (vid, at)
+            assert m["totalAcConsumed"] == fmt2(ac), (vid, at)
+            assert m["totalDcDelivered"] == fmt2(dc), (vid, at)
+            assert m["averageBatteryTemp"] == fmt2(temp), (vid, at)
+            assert m["efficiency"] == f"{fmt2(dc / ac * 100)}%", (vid, at)
 
             hourly = http_json(f"{worker.url}/v1/analytics/performance/{vid}/hourly{suffix}")[1]
             assert len(hourly["hours"]) == len(hour_buckets(start, end))
