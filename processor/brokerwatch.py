@@ -27,7 +27,8 @@ EXIT_BROKER_LOST = 3
 def topic_ids(bootstrap: str, names: tuple[str, ...], timeout: float = 10.0
               ) -> dict[str, tuple[str, int]]:
     """name -> (topic id, partition count) for the topics that exist."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # log_level 4: no librdkafka info lines each time this short-lived client is dropped
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     out = {}
     futures = admin.describe_topics(TopicCollection(list(names)), request_timeout=timeout)
     for name, fut in futures.items():
