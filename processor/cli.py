@@ -33,30 +33,28 @@ def need(value: str | None, variable: str, what: str) -> str:
     return value
 
 
-def producer_bootstrap(settings: Settings) -> str:
-    """The configured broker, else the embedded one a running `energy-ingest up` started."""
+def running_service(settings: Settings, configured: str | None, key: str, variable: str,
+                    what: str) -> str:
+    """The configured service, else the embedded one a running `energy-ingest up` started."""
     from producers.kafka import running_services
 
-    if settings.kafka_bootstrap_servers:
-        return settings.kafka_bootstrap_servers
+    if configured:
+        return configured
     info = running_services(settings.data_dir)
     if info:
-        return str(info["bootstrap"])
+        return str(info[key])
     raise SystemExit(
-        "error: no broker. Set KAFKA_BOOTSTRAP_SERVERS, or start `energy-ingest up` first "
-        f"(its embedded broker's address is kept in {settings.data_dir / 'services.json'}).")
+        f"error: no {what}. Set {variable}, or start `energy-ingest up` first (the addresses of "
+        f"its embedded services are kept in {settings.data_dir / 'services.json'}).")
+
+
+def producer_bootstrap(settings: Settings) -> str:
+    return running_service(settings, settings.kafka_bootstrap_servers, "bootstrap",
+                           "KAFKA_BOOTSTRAP_SERVERS", "broker")
 
 
 def running_dsn(settings: Settings) -> str:
-    """The configured database, else the embedded one a running `energy-ingest up` started."""
-    from producers.kafka import running_services
-
-    if settings.database_dsn:
-        return settings.database_dsn
-    info = running_services(settings.data_dir)
-    if info:
-        return str(info["dsn"])
-    raise SystemExit("error: no database. Set DATABASE_URL, or start `energy-ingest up` first.")
+    return running_service(settings, settings.database_dsn, "dsn", "DATABASE_URL", "database")
 
 
 def parse_time(text: str) -> datetime:

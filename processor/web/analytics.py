@@ -64,19 +64,29 @@ def register(p: Pipeline) -> None:
     settings = p.settings
     describe_analytics()
 
+    async def figures(view: View, request: Request, vehicle_id: str, hourly: bool
+                      ) -> tuple[datetime, datetime, Any] | Any:
+        """(start, end, figures per bucket) of the requested window, or the error response."""
+        try:
+            start, end = requested_window(request)
+        except ValueError:
+            return bad_at(view, request.query.get("at"))
+        buckets = hour_buckets(start, end) if hourly else [(start, end)]
+        db = await queries.pool(p.dsn)
+        async with db.connection() as conn:
+            found = await queries.vehicle_figures(conn, vehicle_id, buckets,
+                                                  settings.link_inference)
+        if found is None:
+            return unknown_vehicle(view, vehicle_id)
+        return start, end, found
+
     @p.app.page("/v1/analytics/performance/{vehicle_id}")
     class Performance(View):
         async def get(self, request: Request, vehicle_id: str) -> Response:
-            try:
-                start, end = requested_window(request)
-            except ValueError:
-                return bad_at(self, request.query.get("at"))
-            db = await queries.pool(p.dsn)
-            async with db.connection() as conn:
-                found = await queries.vehicle_figures(conn, vehicle_id, [(start, end)],
-                                                      settings.link_inference)
-            if found is None:
-                return unknown_vehicle(self, vehicle_id)
+            result = await figures(self, request, vehicle_id, hourly=False)
+            if not isinstance(result, tuple):
+                return result  # the error response
+            start, end, found = result
             return self.json(performance(found[0][1], start, end,
                                          settings.efficiency_threshold))
 
@@ -85,16 +95,10 @@ def register(p: Pipeline) -> None:
         """The window cut at whole hours: AC against DC per hour; the bars sum to the total."""
 
         async def get(self, request: Request, vehicle_id: str) -> Response:
-            try:
-                start, end = requested_window(request)
-            except ValueError:
-                return bad_at(self, request.query.get("at"))
-            db = await queries.pool(p.dsn)
-            async with db.connection() as conn:
-                found = await queries.vehicle_figures(conn, vehicle_id, hour_buckets(start, end),
-                                                      settings.link_inference)
-            if found is None:
-                return unknown_vehicle(self, vehicle_id)
+            result = await figures(self, request, vehicle_id, hourly=True)
+            if not isinstance(result, tuple):
+                return result  # the error response
+            start, end, found = result
             hours = []
             for (lo, fig), hi in zip(found, [b[1] for b in hour_buckets(start, end)],
                                      strict=True):
