@@ -53,7 +53,8 @@ def own_broker(tmp_path: Path) -> Iterator[str]:
 def worker(services: Services) -> Iterator[Worker]:
     """One worker for the session; it is ready once a probe reading reached PostgreSQL."""
     w = start_worker(services.bootstrap, services.dsn, services.data_dir,
-                     TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID)
+                     TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID,
+                     ALERT_INTERVAL_SECONDS="10")  # the alert test waits for its ticks
     probe = f"probe-{uid()}"
     publish(services.bootstrap, [{"meterId": probe, "kwhConsumedAc": 0.1, "voltage": 230,
                                   "timestamp": "2026-01-01T00:00:00Z"}])

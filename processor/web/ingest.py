@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 
 from processor import metrics, topics
 from processor.validation import FieldError, reading_type, readings_of, validate_reading
+from processor.web.coalesce import Coalescer
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -176,6 +177,7 @@ async def read_limited(request: Request, max_bytes: int) -> bytes | None:
 
 def register(p: Pipeline, res: Resources) -> None:
     settings = p.settings
+    coalescer = Coalescer(res.publisher, topics.RAW, settings.http_chunk_readings)
 
     @p.app.page("/v1/telemetry")
     class Telemetry(View):
@@ -196,6 +198,10 @@ def register(p: Pipeline, res: Resources) -> None:
             parsed = plan(body, settings.http_max_readings, settings.http_chunk_readings)
             if isinstance(parsed, Reply):
                 return parsed
-            delivery = await res.publisher.publish(
-                topics.RAW, [(c.key, c.value) for c in parsed.chunks])
+            if len(parsed.chunks) == 1 and parsed.chunks[0].key is not None:  # one reading
+                delivery = [await coalescer.publish(parsed.chunks[0].key,
+                                                    parsed.chunks[0].value)]
+            else:
+                delivery = await res.publisher.publish(
+                    topics.RAW, [(c.key, c.value) for c in parsed.chunks])
             return reply(parsed, delivery, res.bootstrap)
