@@ -8,9 +8,8 @@ from typing import Any
 
 import faust
 
-from processor import topics
+from processor import metrics, topics
 from processor.settings import Settings
-from processor.stats import COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
 
     @app.timer(interval=10.0)
     async def progress() -> None:
-        log.info("progress: %s", COUNTS.line())
+        log.info("progress: %s", metrics.progress_line())
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -112,6 +111,6 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         # Runs after the consumer waited for every in-flight batch to be written and acked.
-        log.info("stopped cleanly, in-flight batches committed; final: %s", COUNTS.line())
+        log.info("stopped cleanly, in-flight batches committed; final: %s", metrics.progress_line())
 
     return pipeline

@@ -13,10 +13,12 @@ from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 from processor.validation import Rejection, reading_type
 
+RAW_MESSAGES = Counter(
+    "energy_raw_messages_total", "Messages the router consumed from telemetry.raw.")
 READINGS_ACCEPTED = Counter(
     "energy_readings_accepted_total",
     "Valid readings the router passed on to the writers, by type.", ["type"])
@@ -100,3 +102,20 @@ def set_consumer_lag(lags: Mapping[tuple[str, int], int]) -> None:
     CONSUMER_LAG.clear()
     for (topic, partition), value in lags.items():
         CONSUMER_LAG.labels(topic, str(partition)).set(value)
+
+
+def _value(name: str, **labels: str) -> int:
+    return int(REGISTRY.get_sample_value(name, labels) or 0)
+
+
+def progress_line() -> str:
+    """The worker's progress, for its log, from the same counters ``/metrics`` serves."""
+    def written(kind: str) -> str:
+        inserted = _value("energy_history_rows_total", type=kind, outcome="inserted")
+        duplicate = _value("energy_history_rows_total", type=kind, outcome="duplicate")
+        return f"{kind} {inserted} (+{duplicate} already present)"
+
+    valid = sum(_value("energy_readings_accepted_total", type=k) for k in ("meter", "vehicle"))
+    return (f"raw messages {_value('energy_raw_messages_total')}, valid readings {valid}, "
+            f"rejected {_value('energy_dead_letters_total')}; "
+            f"written: {written('meter')}, {written('vehicle')}")

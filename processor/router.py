@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from processor import metrics
 from processor.deadletter import dead_letter
 from processor.routing import route
-from processor.stats import COUNTS
 from processor.validation import validate_message
 
 if TYPE_CHECKING:
@@ -39,7 +38,6 @@ def register_router(p: Pipeline) -> None:
                     value = dead_letter(rejection, message.topic, message.partition,
                                         message.offset)
                     pending.append(await p.dlq.send(key=message.key, value=value))
-                COUNTS.rejected += len(outcome.rejections)
                 metrics.readings_rejected(outcome.rejections)
             batches = route(readings, settings.telemetry_partitions,
                             settings.readings_per_batch)
@@ -49,7 +47,5 @@ def register_router(p: Pipeline) -> None:
             await asyncio.gather(*pending)
             for event in events:
                 await stream.ack(event)
-            COUNTS.raw_messages += len(events)
-            COUNTS.readings_valid += len(readings)
+            metrics.RAW_MESSAGES.inc(len(events))
             metrics.readings_accepted(readings)
-            COUNTS.batches_routed += len(batches)

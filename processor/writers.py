@@ -21,7 +21,6 @@ from processor import metrics
 from processor.changelog import Changelog, ChangelogError
 from processor.coalesce import newer
 from processor.routing import partition_for
-from processor.stats import COUNTS
 from processor.windows import apply_hours, register_window_expiry
 
 if TYPE_CHECKING:
@@ -118,8 +117,6 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                 os._exit(70)
             for event in events:
                 await stream.ack(event)
-            COUNTS.inserted[kind] += result.inserted
-            COUNTS.duplicates[kind] += result.duplicates
 
     writer.__name__ = f"{kind}_writer"
     p.app.agent(p.routed[kind], name=f"{kind}_writer")(writer)
