@@ -1,25 +1,11 @@
-"""Coalescing inside a batch: live state changes once per device, rollups once per device-hour.
+"""Coalescing: live state changes only for a newer reading.
 
-An upsert cannot touch one row twice in a statement, and a Faust table write costs far more than
-the comparison that avoids it, so both are reduced to one entry per key first.
+Inside a batch the writer statement coalesces in SQL (``DISTINCT ON`` per device for live state,
+``GROUP BY`` per device-hour for rollups: an upsert cannot touch one row twice); the Faust live
+table then takes a device's value only when it is newer than what the table holds.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-from typing import Any
-
-Row = tuple[Any, ...]
-
-
-def latest_per_device(rows: Iterable[Row]) -> dict[str, Row]:
-    """Newest row per device id (field 0), by timestamp (field 1, canonical ISO-8601 UTC)."""
-    latest: dict[str, Row] = {}
-    for row in rows:
-        current = latest.get(row[0])
-        if current is None or row[1] > current[1]:
-            latest[row[0]] = row
-    return latest
 
 
 def newer(candidate_ts: str, current_ts: str | None) -> bool:

@@ -18,9 +18,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from db.sink import connect, copy_text, write_copy
+from db.sink import connect, write_copy
 from processor import topics
-from processor.routing import to_row
+from processor.routing import copy_line
 from processor.validation import validate_message
 
 FLUSH_CHUNKS = 5000  # readings (raw) or routed batches between writes
@@ -145,7 +145,7 @@ def _collect(topic: str, value: bytes | None, summary: ReplaySummary,
             if len(summary.reasons) < 5:
                 summary.reasons.append(rejection.reason)
         for reading in outcome.readings:
-            pending[reading.type].append(copy_text([to_row(reading)]).encode())
+            pending[reading.type].append(copy_line(reading).encode())
     else:  # a routed batch: COPY text already, one line a reading
         data = value or b""
         summary.readings += data.count(b"\n")

@@ -13,7 +13,6 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from db.sink import copy_text
 from processor.models import MeterReading, Reading, VehicleReading
 
 MeterRow = tuple[str, str, float, float]  # meter_id, ts, kwh_consumed_ac, voltage
@@ -56,6 +55,9 @@ class RoutedBatch:
     lines: list[str]  # COPY text, one reading a line
 
     def encode(self) -> bytes:
+        """The batch message: the readings in PostgreSQL's COPY text format, one a line. The
+        topic says the type; writers hand the bytes to COPY as they are, with no decoding
+        (JSON here cost more than all of the writer's own work, see docs/performance.md)."""
         return "".join(self.lines).encode()
 
 
@@ -70,15 +72,6 @@ def route(readings: list[Reading], partitions: int, max_rows: int) -> list[Route
         for start in range(0, len(lines), max_rows):
             batches.append(RoutedBatch(kind, partition, lines[start:start + max_rows]))
     return batches
-
-
-def encode_batch(rows: list[Row]) -> bytes:
-    """The internal batch message: the rows in PostgreSQL's COPY text format, one a line.
-
-    The topic says the type. Writers hand the bytes to COPY as they are, with no decoding:
-    JSON here cost more than all of the writer's own work (see docs/performance.md).
-    """
-    return copy_text(rows).encode()
 
 
 def decode_batch(raw: bytes) -> list[tuple[str | None, ...]]:

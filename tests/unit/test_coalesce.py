@@ -1,26 +1,8 @@
-"""Coalescing: one live entry per device, newest timestamp wins."""
+"""Live state: only a strictly newer reading replaces it."""
 
 from __future__ import annotations
 
-import random
-
-from processor.coalesce import latest_per_device, newer
-
-
-def test_latest_per_device_keeps_the_newest_whatever_the_order() -> None:
-    rows = [(f"D{d}", f"2026-01-01T00:{m:02d}:00.000000+00:00", m) for d in range(5)
-            for m in range(30)]
-    for seed in range(5):
-        random.Random(seed).shuffle(rows)
-        latest = latest_per_device(rows)
-        assert set(latest) == {f"D{d}" for d in range(5)}
-        assert all(row[2] == 29 for row in latest.values())
-
-
-def test_equal_timestamps_keep_the_first_seen() -> None:
-    rows = [("D", "2026-01-01T00:00:00.000000+00:00", "first"),
-            ("D", "2026-01-01T00:00:00.000000+00:00", "second")]
-    assert latest_per_device(rows)["D"][2] == "first"
+from processor.coalesce import newer
 
 
 def test_only_a_strictly_newer_reading_replaces_live_state() -> None:

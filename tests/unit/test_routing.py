@@ -11,7 +11,6 @@ from processor.models import MeterReading, VehicleReading
 from processor.routing import (
     copy_line,
     decode_batch,
-    encode_batch,
     partition_for,
     route,
     to_row,
@@ -75,14 +74,14 @@ def test_copy_line_is_the_copy_text_of_the_row() -> None:
 
 def test_batches_are_copy_text_that_round_trips() -> None:
     rows = [to_row(m("M-1", 0, 0.25)), to_row(m("M-1", 1, 1e-05))]
-    raw = encode_batch(rows)
+    raw = copy_text(rows).encode()
     assert raw == (b"M-1\t2026-02-10T19:00:00.000000+00:00\t0.25\t230.0\n"
                    b"M-1\t2026-02-10T19:01:00.000000+00:00\t1e-05\t230.0\n")
     assert decode_batch(raw) == [tuple(str(x) for x in row) for row in rows]
     vrow = to_row(v("V-1", 0))
     assert vrow[-1] == "M-1"
     no_link = vrow[:-1] + (None,)
-    assert decode_batch(encode_batch([vrow, no_link]))[1][-1] is None
+    assert decode_batch(copy_text([vrow, no_link]).encode())[1][-1] is None
 
 
 def test_canonical_timestamps_sort_as_time() -> None:
