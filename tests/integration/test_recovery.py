@@ -141,11 +141,44 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(services: Services, own_bro
             wait_until(lambda: history_count(services.dsn, run) == len(readings), timeout=120,
                        what="every reading after the restart")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- restarted worker's log ---\n"
-                                 f"{second.log()[-6000:]}") from None
+            raise AssertionError(f"{exc}\n{kill_diagnosis(services.dsn, own_broker, run, readings)}"
+                                 f"\n--- restarted worker's log ---\n{second.log()[-4000:]}"
+                                 ) from None
         assert_exact(services.dsn, run, readings)
     finally:
         second.stop()
+
+
+def kill_diagnosis(dsn: str, bootstrap: str, run: str, readings: list[dict[str, object]]) -> str:
+    """For the open kill -9 bug: which readings are missing, where they live, and how far the
+    consumer group committed on each partition against what the topics hold."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from processor.routing import partition_for
+
+    have = {(r[0], r[1].isoformat()) for r in query(
+        dsn, "SELECT meter_id, ts FROM meter_history WHERE meter_id LIKE %s "
+             "UNION ALL SELECT vehicle_id, ts FROM vehicle_history WHERE vehicle_id LIKE %s",
+        (f"M{run}-%", f"V{run}-%"))}
+    missing = []
+    for r in readings:
+        device = str(r.get("vehicleId") or r["meterId"])
+        ts = datetime.fromisoformat(str(r["timestamp"])).isoformat()
+        if (device, ts) not in have:
+            missing.append(f"{device} {ts} partition {partition_for(device, PARTITIONS)}")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": APP_ID})
+    lines = [f"missing {len(missing)}: {missing[:10]}"]
+    try:
+        for topic in ("telemetry.raw", "telemetry.meter", "telemetry.vehicle"):
+            parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            committed = consumer.committed(parts, timeout=10)
+            for tp in committed:
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                lines.append(f"{topic}[{tp.partition}] committed {tp.offset} watermarks "
+                             f"{low}..{high}")
+    finally:
+        consumer.close()
+    return "\n".join(lines)
 
 
 def test_database_outage_waits_retries_and_resumes(services: Services, own_broker: str,
