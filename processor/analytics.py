@@ -156,4 +156,5 @@ def sort_worst_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def iso(ts: datetime) -> str:
+    """UTC, written with ``Z`` like the seed's timestamps."""
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")

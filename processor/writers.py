@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 
@@ -74,6 +74,14 @@ def live_value(kind: str, row: Row) -> dict[str, Any]:
     return dict(zip(LIVE_FIELDS[kind], values, strict=True))
 
 
+def exit_for_redelivery(kind: str, what: str) -> NoReturn:
+    """Stop the process on an error retrying cannot fix, so the unacked batch is redelivered
+    to a restarted worker; Faust would restart just this agent without its events (a stall)."""
+    log.exception("%s writer: %s; exiting so the batch is redelivered", kind, what)
+    logging.shutdown()
+    os._exit(70)
+
+
 def register_writers(p: Pipeline) -> None:
     for kind in ("meter", "vehicle"):
         _register_writer(p, kind)
@@ -94,12 +102,8 @@ def _register_writer(p: Pipeline, kind: str) -> None:
             started = time.perf_counter()
             try:
                 result = await sink.write(kind, data, data.count(b"\n"))
-            except Exception:
-                # Not a lost connection: data or schema trouble that retrying cannot fix.
-                # Exit so the batch is redelivered to a restarted worker, instead of Faust
-                # restarting this agent without its unacked events (a silent stall).
-                log.exception("%s writer: batch failed; exiting so it is redelivered", kind)
-                os._exit(70)
+            except Exception:  # not a lost connection: data or schema trouble
+                exit_for_redelivery(kind, "batch failed")
             metrics.batch_written(kind, result.inserted, result.duplicates, started)
             for row in result.live_changed:
                 value = live_value(kind, row)
@@ -112,9 +116,7 @@ def _register_writer(p: Pipeline, kind: str) -> None:
             try:
                 await changelog.flush()
             except ChangelogError:
-                log.exception("%s writer: table changelog not written; exiting so the batch "
-                              "is redelivered", kind)
-                os._exit(70)
+                exit_for_redelivery(kind, "table changelog not written")
             for event in events:
                 await stream.ack(event)
 

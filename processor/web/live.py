@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from faust.web import Request, Response, View
 from psycopg_pool import PoolTimeout
 
+from processor.analytics import iso
 from processor.models import DEVICE_ID_PATTERN
 
 if TYPE_CHECKING:
@@ -42,13 +43,8 @@ QUERIES = {"meter": METER_LIVE, "vehicle": VEHICLE_LIVE}
 DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 
-def iso_z(ts: datetime) -> str:
-    """UTC, written with ``Z`` like the seed's timestamps."""
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def live_document(kind: str, row: tuple[Any, ...]) -> dict[str, Any]:
-    values = [iso_z(v) if isinstance(v, datetime) else v for v in row]
+    values = [iso(v) if isinstance(v, datetime) else v for v in row]
     return {"type": kind, **dict(zip(FIELDS[kind], values, strict=True))}
 
 
