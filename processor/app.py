@@ -9,6 +9,7 @@ from typing import Any
 import faust
 
 from processor import metrics, topics
+from processor.faust_fixes import seek_before_resume
 from processor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def broker_urls(bootstrap: str) -> list[str]:
 def build_app(settings: Settings, dsn: str) -> Pipeline:
     if not settings.kafka_bootstrap_servers:
         raise ValueError("build_app needs settings.kafka_bootstrap_servers")
+    seek_before_resume()  # Faust resumes partitions before seeking them; see faust_fixes
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),
