@@ -9,7 +9,7 @@ from typing import Any
 import faust
 
 from processor import metrics, topics
-from processor.faust_fixes import seek_before_resume
+from processor.faust_fixes import fetch_max_wait, seek_before_resume
 from processor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     if not settings.kafka_bootstrap_servers:
         raise ValueError("build_app needs settings.kafka_bootstrap_servers")
     seek_before_resume()  # Faust resumes partitions before seeking them; see faust_fixes
+    fetch_max_wait(settings.broker_fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),

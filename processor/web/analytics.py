@@ -6,9 +6,11 @@ for the edges), so these endpoints agree with each other and with the history.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from faust.web import Request, Response, View
 
 from db import analytics as queries
@@ -29,6 +31,8 @@ from processor.web.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
+
+log = logging.getLogger(__name__)
 
 
 def bad_at(view: View, value: str | None) -> Response:
@@ -127,7 +131,19 @@ def register(p: Pipeline) -> None:
                 "computedAt": iso(datetime.now(UTC)),
                 "vehicles": vehicles}
 
-    live_fleet = Snapshot(settings.fleet_cache_seconds, lambda: fleet_body(None))
+    async def fleet_json() -> bytes:
+        # Encoded once per snapshot: 10,000 vehicles take ~20 ms to encode, ~1 ms to send.
+        return orjson.dumps(await fleet_body(None), default=str)
+
+    live_fleet = Snapshot(settings.fleet_cache_seconds, fleet_json)
+
+    @p.app.task
+    async def warm_fleet() -> None:
+        """Take the first snapshot at start, so the first page view does not wait for it."""
+        try:
+            await live_fleet.get()
+        except Exception as exc:  # the page will try again; the worker carries on
+            log.warning("fleet snapshot at start failed (%s); it is retried on request", exc)
 
     @p.app.page("/v1/analytics/fleet")
     class Fleet(View):
@@ -146,7 +162,7 @@ def register(p: Pipeline) -> None:
                                   "detail": "seconds, a number >= 0"}, status=400)
             if "at" in request.query:
                 return self.json(await fleet_body(at))
-            return self.json(await live_fleet.get(max_age))
+            return self.bytes(await live_fleet.get(max_age), content_type="application/json")
 
     @p.app.page("/v1/alerts")
     class Alerts(View):
