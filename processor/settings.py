@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     fleet_cache_seconds: float = Field(
         default=5.0, ge=0, description="How old a fleet snapshot the web view may be served."
     )
+    fleet_stale_seconds: float = Field(
+        default=60.0, ge=0,
+        description="How old a fleet snapshot may still be served while a fresh one is "
+                    "computed (no request waits for the fleet query unless the last snapshot "
+                    "is older than this, or ?maxAge= asks for a younger one).",
+    )
     app_id: str = Field(default="energy-ingest", description="Faust app id and consumer group.")
     broker_session_timeout: float = Field(
         default=4.0, gt=0, description="Consumer session timeout, seconds (short: fast joins)."

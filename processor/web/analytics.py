@@ -135,7 +135,8 @@ def register(p: Pipeline) -> None:
         # Encoded once per snapshot: 10,000 vehicles take ~20 ms to encode, ~1 ms to send.
         return orjson.dumps(await fleet_body(None), default=str)
 
-    live_fleet = Snapshot(settings.fleet_cache_seconds, fleet_json)
+    live_fleet = Snapshot(settings.fleet_cache_seconds, fleet_json,
+                          stale=settings.fleet_stale_seconds)
 
     @p.app.task
     async def warm_fleet() -> None:
@@ -148,12 +149,15 @@ def register(p: Pipeline) -> None:
     @p.app.page("/v1/analytics/fleet")
     class Fleet(View):
         async def get(self, request: Request) -> Response:
-            """The 24 hours up to now from a snapshot at most ``maxAge`` seconds old (default
-            FLEET_CACHE_SECONDS; 0 computes afresh); ``?at=`` is always computed."""
+            """The 24 hours up to now from a snapshot: refreshed once older than
+            FLEET_CACHE_SECONDS, an older one served meanwhile up to FLEET_STALE_SECONDS;
+            ``?maxAge=N`` waits for one at most N seconds old (0 computes afresh); ``?at=`` is
+            always computed."""
             try:
                 at = parse_at(request.query.get("at"))
-                max_age = float(request.query.get("maxAge", settings.fleet_cache_seconds))
-                if not max_age >= 0:
+                asked = request.query.get("maxAge")
+                max_age = None if asked is None else float(asked)
+                if max_age is not None and not max_age >= 0:
                     raise ValueError(max_age)
             except ValueError:
                 if "at" in request.query:

@@ -86,7 +86,9 @@ def describe_analytics() -> None:
         "summary": "Every vehicle's 24-hour figures, worst efficiency first",
         "parameters": [AT, {"name": "maxAge", "in": "query", "required": False,
                             "schema": {"type": "number", "minimum": 0},
-                            "description": "oldest snapshot accepted, seconds (0: compute)"}],
+                            "description": "oldest snapshot accepted, seconds (0: compute); "
+                                           "without it, a snapshot up to FLEET_STALE_SECONDS "
+                                           "old is served while a fresh one is computed"}],
         "responses": {"200": body(FLEET, "the fleet"),
                       "400": body(ERROR, "invalid at or maxAge")}})
     describe("/v1/alerts", "get", {

@@ -1,9 +1,11 @@
 """A result computed at most once per ``ttl`` seconds and shared by every request.
 
-The fleet's 24-hour figures cost PostgreSQL about a second at 10,000 vehicles; the web view
-asks for them every few seconds from every open page. Requests take the latest snapshot while it
-is younger than they allow (``max_age``); past half the ttl one background refresh starts, so
-readers seldom wait. Concurrent misses share one computation.
+The fleet's 24-hour figures cost PostgreSQL a few seconds at 10,000 vehicles; the web view asks
+for them every few seconds from every open page. A request takes the latest snapshot at once
+while it is younger than ``ttl``; past half the ttl one background refresh starts, so readers
+seldom wait. An older snapshot, up to ``stale`` seconds, is still served at once while a fresh
+one is computed (stale-while-revalidate); past that, or when the caller sets ``max_age``, the
+request waits for a snapshot young enough. Concurrent misses share one computation.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 
 class Snapshot:
-    def __init__(self, ttl: float, compute: Callable[[], Awaitable[Any]]) -> None:
+    def __init__(self, ttl: float, compute: Callable[[], Awaitable[Any]],
+                 stale: float | None = None) -> None:
         self.ttl = ttl
+        self.stale = ttl if stale is None else max(stale, ttl)
         self.compute = compute
         self.value: Any = None
         self.taken = float("-inf")  # monotonic time the value was computed
@@ -26,9 +30,12 @@ class Snapshot:
         return time.monotonic() - self.taken
 
     async def get(self, max_age: float | None = None) -> Any:
-        max_age = self.ttl if max_age is None else max_age
-        if self.age() <= max_age:
-            if self.age() > self.ttl / 2:
+        """The latest value if young enough: at most ``max_age`` seconds old when given, else
+        at most ``stale`` (refreshed in the background once older than half the ttl)."""
+        limit = self.stale if max_age is None else max_age
+        age = self.age()
+        if age <= limit:
+            if age > self.ttl / 2:
                 self._refresh()  # ahead of time, in the background
             return self.value
         return await asyncio.shield(self._refresh())
