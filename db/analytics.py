@@ -175,7 +175,7 @@ async def vehicle_figures(conn: psycopg.AsyncConnection[Any], vehicle_id: str,
                           infer: bool) -> list[tuple[datetime, Figures]] | None:
     """One vehicle's figures per bucket (contiguous, ascending); None for an unknown vehicle."""
     cur = await conn.execute(VEHICLE_FIGURES,  # type: ignore[arg-type]
-                             figures_params(buckets, infer, vehicle_id))
+                             figures_params(buckets, infer, vehicle_id), prepare=True)
     rows = await cur.fetchall()
     if not rows:
         return None
@@ -219,8 +219,11 @@ _POOL_LOCK = asyncio.Lock()
 
 
 async def pool(dsn: str) -> Any:
-    """A small shared connection pool for readers (web views, the alert timer), in UTC and
-    without server-side prepared statements, so every query is planned with its values."""
+    """A small shared connection pool for readers (web views, the alert timer), in UTC.
+
+    Statements are planned with their values, except one vehicle's figures: prepared once per
+    connection with a generic plan, since planning that statement (~2-3 ms, the partitions and
+    CTEs) cost more than running it (~1.5 ms); measured p50 4 -> 1 ms at 10,000 vehicles."""
     from psycopg_pool import AsyncConnectionPool
 
     async with _POOL_LOCK:
@@ -228,8 +231,10 @@ async def pool(dsn: str) -> Any:
         if found is None:
             found = AsyncConnectionPool(
                 dsn, min_size=1, max_size=4, open=False,
-                kwargs={"options": "-c TimeZone=UTC", "autocommit": True,
-                        "prepare_threshold": None})
+                kwargs={"options": "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan",
+                        "autocommit": True,
+                        # never prepared automatically; explicitly (prepare=True) only
+                        "prepare_threshold": 1 << 30})
             await found.open()
             _POOLS[dsn] = found
         return found
