@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from processor.models import MeterReading, Reading, VehicleReading
+from processor.models import MeterReading, Reading, VehicleReading, iso_utc
 
 MeterRow = tuple[str, str, float, float]  # meter_id, ts, kwh_consumed_ac, voltage
 VehicleRow = tuple[str, str, float, float, float, str | None]
@@ -39,7 +39,7 @@ def to_row(reading: Reading) -> Row:
 def copy_line(reading: Reading) -> str:
     """A reading as one line of COPY text (what ``copy_text([to_row(reading)])`` gives,
     built in one step: this runs once per reading)."""
-    ts = reading.timestamp.isoformat(timespec="microseconds")
+    ts = iso_utc(reading.timestamp)
     if isinstance(reading, MeterReading):
         return f"{reading.meterId}\t{ts}\t{reading.kwhConsumedAc!r}\t{reading.voltage!r}\n"
     assert isinstance(reading, VehicleReading)
