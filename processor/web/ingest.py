@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from faust.web import Request, Response, View
 
 from processor import metrics, topics
@@ -75,11 +76,27 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _loads(body: bytes) -> Any:
+    """orjson (several times faster on batches); the standard library decides what orjson
+    refuses, so its answers stand: NaN is malformed, a huge integer is judged as a field."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body, parse_constant=_reject_constant)
+
+
+def _dumps(items: list[Any]) -> bytes:
+    try:
+        return orjson.dumps(items)
+    except TypeError:  # e.g. an integer beyond 64 bits in an otherwise valid reading
+        return json.dumps(items, separators=(",", ":")).encode()
+
+
 def plan(body: bytes, max_readings: int, chunk_readings: int,
          now: datetime | None = None) -> Reply | Plan:
     """Decode and validate a request body; an error reply when no reading can be judged."""
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
+        document = _loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         return error(400, f"malformed JSON: {exc}")
     items = readings_of(document)
@@ -118,7 +135,7 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
         return result
     for start in range(0, len(valid), chunk_readings):
         part = valid[start:start + chunk_readings]
-        value = json.dumps([item for _, item, _ in part], separators=(",", ":")).encode()
+        value = _dumps([item for _, item, _ in part])
         result.chunks.append(Chunk(None, value, [index for index, _, _ in part]))
     return result
 
