@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from processor.app import broker_urls
+from processor.eventloop import use_event_loop
 from processor.settings import Settings
 
 
@@ -53,6 +54,8 @@ def build() -> faust.App:
 
 
 def main() -> None:
+    # The worker's event loop (EVENT_LOOP), so the ceiling is measured on the same footing.
+    use_event_loop(Settings().event_loop)
     app = build()
     worker = faust.Worker(app, loglevel="warning", quiet=True, override_logging=False)
     worker.execute_from_commandline()

@@ -122,6 +122,9 @@ def cmd_partitions(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run one Faust worker against configured services (see `up` for embedded ones)."""
+    from processor.eventloop import use_event_loop
+
+    loop = use_event_loop(settings.event_loop)
     import faust
 
     from db.migrate import migrate
@@ -135,7 +138,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
     ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
     pipeline = build_app(settings, dsn)
-    log.info("worker: web server at http://%s:%d", settings.web_bind, settings.web_port)
+    log.info("worker: web server at http://%s:%d (event loop: %s)", settings.web_bind,
+             settings.web_port, loop)
     worker = faust.Worker(pipeline.app, loglevel=settings.log_level.lower(), quiet=True,
                           override_logging=False)
     worker.execute_from_commandline()
