@@ -6,6 +6,7 @@ for the edges), so these endpoints agree with each other and with the history.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,20 @@ def fleet_row(fig: Any, live: queries.Live, threshold: float) -> dict[str, Any]:
         "averageBatteryTemp": fmt2(temp) if temp is not None else "N/A",
         "status": status(fig.meter_id, ratio, threshold),
     }
+
+
+async def encode_fleet(body: dict[str, Any]) -> bytes:
+    """``orjson.dumps(body)``, the vehicles a chunk at a time with the event loop turning between
+    (10,000 vehicles in one call hold it ~20 ms). ``vehicles`` must be the body's last key."""
+    *_, last = body
+    assert last == "vehicles", "the vehicles go last"
+    vehicles = body["vehicles"]
+    head = orjson.dumps({**body, "vehicles": []}, default=str)  # ... "vehicles":[]}
+    parts = []
+    for i in range(0, len(vehicles), queries.FLEET_CHUNK):
+        parts.append(orjson.dumps(vehicles[i:i + queries.FLEET_CHUNK], default=str)[1:-1])
+        await asyncio.sleep(0)
+    return head[:-2] + b",".join(parts) + b"]}"
 
 
 def register(p: Pipeline) -> None:
@@ -123,9 +138,12 @@ def register(p: Pipeline) -> None:
             rows = await queries.fleet_figures(conn, start, end, settings.link_inference)
             alerts = {row[0] for row in await queries.active_alerts(conn)}
         threshold = settings.efficiency_threshold
-        vehicles = sort_worst_first([{**fleet_row(fig, live, threshold),
-                                      "alert": fig.vehicle_id in alerts}
-                                     for fig, live in rows])
+        vehicles: list[dict[str, Any]] = []
+        for i in range(0, len(rows), queries.FLEET_CHUNK):
+            vehicles.extend({**fleet_row(fig, live, threshold), "alert": fig.vehicle_id in alerts}
+                            for fig, live in rows[i:i + queries.FLEET_CHUNK])
+            await asyncio.sleep(0)  # a chunk at a time: requests are served between
+        vehicles = sort_worst_first(vehicles)
         return {"period": "24 hours", "window": {"start": iso(start), "end": iso(end)},
                 "threshold": threshold, "count": len(vehicles),
                 "computedAt": iso(datetime.now(UTC)),
@@ -133,7 +151,7 @@ def register(p: Pipeline) -> None:
 
     async def fleet_json() -> bytes:
         # Encoded once per snapshot: 10,000 vehicles take ~20 ms to encode, ~1 ms to send.
-        return orjson.dumps(await fleet_body(None), default=str)
+        return await encode_fleet(await fleet_body(None))
 
     live_fleet = Snapshot(settings.fleet_cache_seconds, fleet_json,
                           stale=settings.fleet_stale_seconds)

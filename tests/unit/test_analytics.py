@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from processor.alerts import judge
@@ -22,6 +24,7 @@ from processor.analytics import (
     trailing_id,
     window,
 )
+from processor.web.analytics import encode_fleet
 from processor.windows import expired_keys, hour_key, key_hour
 
 T0 = datetime(2026, 2, 10, 19, 0, tzinfo=UTC)
@@ -130,3 +133,13 @@ def test_hourly_window_keys_round_trip_and_expire() -> None:
     assert key_hour(key) == ("V-1|x", T0)
     old = hour_key("V-1", T0 - timedelta(hours=49))
     assert expired_keys([key, old], T0 - timedelta(hours=48)) == [old]
+
+
+@pytest.mark.parametrize("count", [0, 1, 499, 500, 1234])
+def test_fleet_encoded_in_chunks_equals_one_encoding(count: int) -> None:
+    at = datetime(2026, 2, 10, tzinfo=UTC)
+    body = {"period": "24 hours", "threshold": 0.85, "count": count,
+            "vehicles": [{"vehicleId": f"V-{i}", "efficiencyRatio": i / 1000 or None,
+                          "lastSeen": at, "alert": i % 7 == 0} for i in range(count)]}
+    encoded = asyncio.run(encode_fleet(body))
+    assert orjson.loads(encoded) == orjson.loads(orjson.dumps(body, default=str))
