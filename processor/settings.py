@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     alert_interval_seconds: float = Field(
         default=60.0, gt=0,
         description="How often the leader judges efficiencies for alerts (a fleet-wide query: "
-                    "about 3 s of PostgreSQL at 10,000 vehicles).",
+                    "about 2 s of PostgreSQL at 10,000 vehicles).",
     )
     hourly_window_hours: int = Field(
         default=48, ge=25, description="Hours the Faust hourly window tables keep per device."
