@@ -1,66 +1,31 @@
 """HTTP ingest: ``POST /v1/telemetry`` with single readings at a fixed concurrency, then with
-batches. The load generator is an asyncio aiohttp client in this process: it shares the
-machine's cores with the worker, the broker and PostgreSQL."""
+batches. The load generator (benchmarks/http_load.py, keep-alive connections on this process's
+event loop) shares the machine's cores with the worker, the broker and PostgreSQL; the CPU each
+of them used is in the JSON."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
-
 from benchmarks import pipeline
+from benchmarks.cpu import CpuMeter, harness_pid
 from benchmarks.env import Stack, log
 from benchmarks.fleet_input import encode, generate
+from benchmarks.http_load import Load, drive, encode_requests
 from benchmarks.stats import latency_summary, rate
 
 PATH = "/v1/telemetry"
-HEADERS = {"Content-Type": "application/json"}
 
 
-@dataclass
-class Load:
-    requests: int = 0
-    readings: int = 0
-    latencies: list[float] = field(default_factory=list)
-    statuses: dict[int, int] = field(default_factory=dict)
-    errors: int = 0
-
-
-async def drive(url: str, bodies: list[tuple[bytes, int]], concurrency: int,
-                seconds: float) -> tuple[Load, float]:
-    """POST bodies (cycling) from ``concurrency`` clients for ``seconds``; (load, elapsed)."""
-    load = Load()
-    cursor = iter(range(1 << 62))
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        deadline = time.monotonic() + seconds
-
-        async def client() -> None:
-            while time.monotonic() < deadline:
-                body, count = bodies[next(cursor) % len(bodies)]
-                t0 = time.perf_counter()
-                try:
-                    async with session.post(url, data=body, headers=HEADERS) as reply:
-                        await reply.read()
-                        status = reply.status
-                except (TimeoutError, aiohttp.ClientError):
-                    load.errors += 1
-                    continue
-                load.latencies.append(time.perf_counter() - t0)
-                load.statuses[status] = load.statuses.get(status, 0) + 1
-                load.requests += 1
-                if status == 202:
-                    load.readings += count
-
-        started = time.monotonic()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        elapsed = time.monotonic() - started
-    return load, elapsed
+def run_load(url: str, requests: list[tuple[bytes, int]], concurrency: int,
+             seconds: float) -> tuple[Load, float]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(drive(url, requests, concurrency, seconds))
+    return uvloop.run(drive(url, requests, concurrency, seconds))
 
 
 def summary(load: Load, elapsed: float) -> dict[str, Any]:
@@ -83,22 +48,29 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
                batch_size: int, batch_concurrency: int) -> dict[str, Any]:
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     data = generate(vehicles, 10, start=start)
-    singles = [(encode(r), 1) for r in data.readings]
-    batches = [(encode(data.readings[i:i + batch_size]), batch_size)
-               for i in range(0, len(data.readings) - batch_size + 1, batch_size)]
     worker = r.workers[0]
     url = worker.url + PATH
-    probe, _ = asyncio.run(drive(url, singles[:1], 1, 0.001))
+    singles = encode_requests(url, [(encode(r), 1) for r in data.readings])
+    batches = encode_requests(url, [
+        (encode(data.readings[i:i + batch_size]), batch_size)
+        for i in range(0, len(data.readings) - batch_size + 1, batch_size)])
+    probe, _ = run_load(url, singles[:1], 1, 0.001)
     if 202 not in probe.statuses:
         return {"skipped": f"POST {PATH} answered {probe.statuses} to a valid reading"}
-    asyncio.run(drive(url, singles, concurrency, 1.0))  # warm-up
+    run_load(url, singles, concurrency, 1.0)  # warm-up
+    cpu = CpuMeter({"workers": [w.pid for w in r.workers], "postgres": [r.postmaster],
+                    "broker": [r.sc.broker.proc.pid], "harness": [harness_pid()]})
     log(f"http: single-reading POSTs, concurrency {concurrency}, {seconds:g}s")
-    single = summary(*asyncio.run(drive(url, singles, concurrency, seconds)))
+    cpu.start()
+    single = summary(*run_load(url, singles, concurrency, seconds))
+    single["cpu_seconds"] = dict(cpu.stop())
     log(f"http: single {single['requests_per_s']:,.0f} requests/s, "
         f"p99 {single.get('p99_ms', 0):.0f} ms, statuses {single['statuses']}")
     log(f"http: batch POSTs of {batch_size:,}, concurrency {batch_concurrency}, "
         f"{seconds:g}s")
-    batch = summary(*asyncio.run(drive(url, batches, batch_concurrency, seconds)))
+    cpu.start()
+    batch = summary(*run_load(url, batches, batch_concurrency, seconds))
+    batch["cpu_seconds"] = dict(cpu.stop())
     log(f"http: batch {batch['requests_per_s']:,.0f} requests/s = "
         f"{batch['readings_per_s']:,.0f} readings/s, p99 {batch.get('p99_ms', 0):.0f} ms")
     peak = worker.peak_rss_mb()
@@ -107,5 +79,6 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
             "single_rps": single["requests_per_s"], "single_p99_ms": single.get("p99_ms"),
             "batch_readings_per_s": batch["readings_per_s"],
             "batch_p99_ms": batch.get("p99_ms"),
-            "note": "load generator (one asyncio process) shares the cores with the system",
+            "note": "the load generator (keep-alive connections on one event loop in the "
+                    "harness process) shares the cores with the system",
             "worker_peak_rss_mb": [peak]}
