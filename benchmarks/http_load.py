@@ -114,6 +114,8 @@ async def drive(url: str, requests: Sequence[tuple[bytes, int]], concurrency: in
     """``concurrency`` connections send ``requests`` (from ``encode_requests``, cycling) for
     ``seconds``; (load, elapsed)."""
     parts = urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        raise ValueError(f"{url}: the load generator needs a host and a port")
     loop = asyncio.get_running_loop()
     load = Load()
     cursor = [0]

@@ -123,6 +123,22 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
 """
 
 WRITE = {"meter": WRITE_METERS, "vehicle": WRITE_VEHICLES}
+
+
+def _without_history_conflicts(statement: str) -> str:
+    """The statement with a plain history insert: no ON CONFLICT on it (live, rollups and
+    links keep theirs). ON CONFLICT DO NOTHING makes PostgreSQL insert each row speculatively
+    (heap tuple, index entry, then a confirmation: three WAL records a row instead of two);
+    measured here on 30,000-row batches, 9.7-11 us of CPU a row against 5-6.7 plain."""
+    guarded = "    ON CONFLICT DO NOTHING\n    RETURNING "
+    head, sep, tail = statement.partition("), live AS (")
+    assert head.count(guarded) == 1 and sep, "the history insert's ON CONFLICT clause moved"
+    return head.replace(guarded, "    RETURNING ") + sep + tail
+
+
+# For batches expected to hold only new readings: a duplicate fails the statement
+# (UniqueViolation) and the caller writes the batch again with WRITE.
+WRITE_NEW = {kind: _without_history_conflicts(sql) for kind, sql in WRITE.items()}
 LIVE_WIDTH = {"meter": 4, "vehicle": 6}  # columns of a live row in the result
 
 
@@ -158,15 +174,21 @@ async def write_batch(conn: psycopg.AsyncConnection[Any], kind: str,
 
 
 async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes | str,
-                     received: int) -> WriteResult:
-    """Write rows already in COPY text format (routed batch messages) in one transaction."""
+                     received: int, *, expect_new: bool = False) -> WriteResult:
+    """Write rows already in COPY text format (routed batch messages) in one transaction.
+
+    With ``expect_new`` the history insert has no conflict handling (cheaper); a batch that
+    holds a reading already stored then raises ``psycopg.errors.UniqueViolation``, its
+    transaction rolled back, and must be written again without ``expect_new``.
+    """
     if not received:
         return WriteResult(0, 0)
+    statement = (WRITE_NEW if expect_new else WRITE)[kind]
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute(STAGING[kind])  # type: ignore[arg-type]
         async with cur.copy(COPY[kind]) as copy:  # type: ignore[arg-type]
             await copy.write(data)
-        await cur.execute(WRITE[kind])  # type: ignore[arg-type]
+        await cur.execute(statement)  # type: ignore[arg-type]
         result = await cur.fetchall()
     width = LIVE_WIDTH[kind]
     inserted = next((r[0] for r in result if r[0] is not None), 0)

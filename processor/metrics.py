@@ -31,6 +31,10 @@ DEAD_LETTERS = Counter(
 BATCHES_WRITTEN = Counter(
     "energy_batches_written_total",
     "Writer transactions committed to PostgreSQL, by type.", ["type"])
+CAREFUL_WRITES = Counter(
+    "energy_batches_rewritten_total",
+    "Writer batches that held readings already stored, so were written a second time with "
+    "the history insert skipping them, by type.", ["type"])
 ROWS_WRITTEN = Counter(
     "energy_history_rows_total",
     "Readings a writer handled, by type and outcome (inserted, or duplicate of a stored one).",

@@ -34,13 +34,24 @@ LIVE_FIELDS = {
 }
 
 
+# After a batch held readings already stored (a redelivery, a replay, a producer's retry), the
+# writer uses the conflict-handling insert for this long before it expects new readings again.
+CAREFUL_SECONDS = 60.0
+
+
 class BatchSink:
-    """A writer's database connection, reconnected with backoff whenever it is lost."""
+    """A writer's database connection, reconnected with backoff whenever it is lost.
+
+    Batches are first written expecting only new readings (history inserted without conflict
+    handling, the cheaper statement); one that holds a stored reading fails, is written again
+    with ON CONFLICT DO NOTHING, and the sink stays careful for ``CAREFUL_SECONDS``.
+    """
 
     def __init__(self, dsn: str, max_backoff: float) -> None:
         self.dsn = dsn
         self.max_backoff = max_backoff
         self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.careful_until = 0.0
 
     async def write(self, kind: str, data: bytes, received: int) -> WriteResult:
         delay = 0.5
@@ -51,7 +62,7 @@ class BatchSink:
                     self.conn = await connect(self.dsn)
                     if failures:
                         log.warning("%s writer: database reachable again, resuming", kind)
-                return await write_copy(self.conn, kind, data, received)
+                return await self._write(self.conn, kind, data, received)
             except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
                 failures += 1
                 log.warning("%s writer: database unavailable (%s); retry %d in %.1fs, "
@@ -60,6 +71,18 @@ class BatchSink:
                 await self._close()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
+
+    async def _write(self, conn: psycopg.AsyncConnection[Any], kind: str, data: bytes,
+                     received: int) -> WriteResult:
+        if time.monotonic() >= self.careful_until:
+            try:
+                return await write_copy(conn, kind, data, received, expect_new=True)
+            except psycopg.errors.UniqueViolation:
+                self.careful_until = time.monotonic() + CAREFUL_SECONDS
+                metrics.CAREFUL_WRITES.labels(kind).inc()
+                log.info("%s writer: a batch held readings already stored; written again "
+                         "skipping them, and so for the next %.0fs", kind, CAREFUL_SECONDS)
+        return await write_copy(conn, kind, data, received)
 
     async def _close(self) -> None:
         if self.conn is not None:

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from db.migrate import migrate
 from processor.services import EmbeddedBroker, EmbeddedPostgres
@@ -36,6 +38,20 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     finally:
         broker.stop()
         pg.stop()
+
+
+@pytest.fixture
+def own_database(services: Services) -> Iterator[str]:
+    """A migrated database of the test's own on the session's server (no daily partitions:
+    rows land in the default ones), dropped afterwards."""
+    name = f"own_{uid()}"
+    with psycopg.connect(services.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    own = make_conninfo(services.dsn, dbname=name)
+    migrate(own, ahead_days=0, behind_days=0)
+    yield own
+    with psycopg.connect(services.dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -10,15 +10,12 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
-from db.migrate import migrate
 from db.partitions import maintain_partitions, partition_name
 from db.sink import connect, write_batch
 from processor.services import EmbeddedBroker
@@ -32,15 +29,8 @@ TODAY = date(2026, 6, 15)  # fixed, so that the partitions' names are known in a
 
 
 @pytest.fixture
-def dsn(services: Services) -> Iterator[str]:
-    name = f"retention_{uid()}"
-    with psycopg.connect(services.dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    own = make_conninfo(services.dsn, dbname=name)
-    migrate(own, ahead_days=0, behind_days=0)
-    yield own
-    with psycopg.connect(services.dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+def dsn(own_database: str) -> str:
+    return own_database
 
 
 def at(day: date, hour: int = 12) -> datetime:

@@ -1,0 +1,76 @@
+"""The writer's statement on the real PostgreSQL: the cheaper insert for new readings, and the
+second, conflict-handling write of a batch that holds stored ones."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+
+from db.sink import connect, copy_text, write_copy
+from processor import metrics
+from processor.writers import BatchSink
+from tests.helpers import query
+
+pytestmark = pytest.mark.integration
+
+
+def rows(meter: str, minutes: range) -> list[tuple[Any, ...]]:
+    return [(meter, f"2026-06-15T10:{m:02d}:00+00:00", 0.5, 230.0) for m in minutes]
+
+
+def totals(dsn: str, meter: str) -> tuple[Any, ...]:
+    history = query(dsn, "SELECT count(*), sum(kwh_consumed_ac) FROM meter_history "
+                         "WHERE meter_id = %s", (meter,))[0]
+    hourly = query(dsn, "SELECT sum(readings), sum(kwh_consumed_ac) FROM meter_hourly "
+                        "WHERE meter_id = %s", (meter,))[0]
+    live = query(dsn, "SELECT ts FROM meter_live WHERE meter_id = %s", (meter,))
+    return (*history, *hourly, live[0][0].minute if live else None)
+
+
+def test_expecting_new_readings_a_stored_one_fails_the_batch_and_changes_nothing(
+        own_database: str) -> None:
+    dsn = own_database
+
+    async def scenario() -> None:
+        conn = await connect(dsn)
+        try:
+            first = await write_copy(conn, "meter", copy_text(rows("m-1", range(0, 3))), 3,
+                                     expect_new=True)
+            assert (first.inserted, len(first.live_changed), len(first.hourly)) == (3, 1, 1)
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                await write_copy(conn, "meter", copy_text(rows("m-1", range(2, 6))), 4,
+                                 expect_new=True)
+            # The connection is usable again and the same batch goes in skipping the stored one.
+            again = await write_copy(conn, "meter", copy_text(rows("m-1", range(2, 6))), 4)
+            assert (again.inserted, again.duplicates) == (3, 1)
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
+    assert totals(dsn, "m-1") == (6, 3.0, 6, 3.0, 5)
+
+
+def test_the_sink_writes_a_redelivered_batch_exactly_and_stays_careful(
+        own_database: str) -> None:
+    dsn = own_database
+    before = metrics.CAREFUL_WRITES.labels("meter")._value.get()
+
+    async def scenario() -> list[tuple[int, int]]:
+        sink = BatchSink(dsn, max_backoff=1.0)
+        out = []
+        try:
+            for batch in (range(0, 4), range(2, 8), range(8, 10)):
+                data = copy_text(rows("m-2", batch)).encode()
+                result = await sink.write("meter", data, len(batch))
+                out.append((result.inserted, result.duplicates))
+            assert sink.careful_until > 0  # the third batch was written the careful way
+        finally:
+            await sink._close()
+        return out
+
+    assert asyncio.run(scenario()) == [(4, 0), (4, 2), (2, 0)]
+    assert totals(dsn, "m-2") == (10, 5.0, 10, 5.0, 9)
+    assert metrics.CAREFUL_WRITES.labels("meter")._value.get() == before + 1
