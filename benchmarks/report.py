@@ -46,6 +46,7 @@ FIGURES = [
     Figure("freshness.p50_ms", "freshness p50, publish -> vehicle_live", "ms"),
     Figure("freshness.p99_ms", "freshness p99, publish -> vehicle_live", "ms", "<= 1,000",
            at_most(1000)),
+    Figure("freshness.after_ramp.p99_ms", "freshness p99, after the first 5 s", "ms"),
     Figure("analytics.p50_ms", "GET performance/{id} p50", "ms"),
     Figure("analytics.p99_ms", "GET performance/{id} p99", "ms", "<= 10", at_most(10)),
     Figure("analytics.fleet_p50_ms", "GET fleet p50", "ms"),
