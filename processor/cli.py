@@ -123,8 +123,10 @@ def cmd_partitions(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run one Faust worker against configured services (see `up` for embedded ones)."""
     from processor.eventloop import use_event_loop
+    from processor.gc_tuning import tune_gc
 
     loop = use_event_loop(settings.event_loop)
+    tune_gc(settings.gc_gen0_threshold)
     import faust
 
     from db.migrate import migrate
