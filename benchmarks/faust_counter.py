@@ -16,6 +16,7 @@ import faust
 
 from processor.app import broker_urls
 from processor.eventloop import use_event_loop
+from processor.gc_tuning import tune_gc
 from processor.settings import Settings
 
 
@@ -27,6 +28,7 @@ def build() -> faust.App:
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers or ""),
         store="memory://",
+        datadir=str(out / "faust-data"),
         topic_partitions=settings.telemetry_partitions,
         topic_allow_declare=False,
         broker_session_timeout=settings.broker_session_timeout,
@@ -55,7 +57,9 @@ def build() -> faust.App:
 
 def main() -> None:
     # The worker's event loop (EVENT_LOOP), so the ceiling is measured on the same footing.
-    use_event_loop(Settings().event_loop)
+    settings = Settings()
+    use_event_loop(settings.event_loop)
+    tune_gc(settings.gc_gen0_threshold)  # as the worker: the ceiling stays comparable
     app = build()
     worker = faust.Worker(app, loglevel="warning", quiet=True, override_logging=False)
     worker.execute_from_commandline()

@@ -39,8 +39,13 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
         raise ValueError("build_app needs settings.kafka_bootstrap_servers")
     seek_before_resume()  # Faust resumes partitions before seeking them; see faust_fixes
     fetch_max_wait(settings.broker_fetch_max_wait_ms)
+    # Faust keeps an (empty, with in-memory tables) directory per app id; under DATA_DIR rather
+    # than "<app id>-data" in whatever directory the worker was started from.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    escaped = str(settings.data_dir).replace("{", "{{").replace("}", "}}")
     app = faust.App(
         settings.app_id,
+        datadir=f"{escaped}/faust-{{conf.name}}",
         broker=broker_urls(settings.kafka_bootstrap_servers),
         store="memory://",
         topic_partitions=settings.telemetry_partitions,
