@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -197,6 +198,9 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes 
     return WriteResult(received, inserted, changed, hourly)
 
 
+@lru_cache(maxsize=8192)
 def iso(ts: datetime) -> str:
-    """The canonical timestamp form used between router, writers and Faust tables."""
-    return ts.isoformat(timespec="microseconds")
+    """The canonical timestamp form used between router, writers and Faust tables, in UTC
+    (cached: a fleet's readings share their timestamps; equal instants share one entry, hence
+    the conversion)."""
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")

@@ -26,9 +26,14 @@ class ChangelogError(RuntimeError):
 
 class Changelog:
     def __init__(self, bootstrap: str) -> None:
-        self.producer = Producer(producer_config(bootstrap, **{"linger.ms": 2}))
         self.delivery = Delivery()
-        self.sent = 0
+        # Delivery reports for failures only: flush() says whether everything was delivered,
+        # and a Python callback per acked record cost ~1 us each (a batch of 30,000 readings
+        # changes ~20,000 keys).
+        self.producer = Producer(producer_config(
+            bootstrap, **{"linger.ms": 2, "delivery.report.only.error": True,
+                          "on_delivery": self.delivery}))
+        self.pending = 0  # records produced since the last flush
 
     def set(self, table: Any, partition: int, key: str, value: dict[str, Any] | None) -> None:
         """Change ``table[key]`` (None deletes it) and queue its changelog record."""
@@ -38,13 +43,14 @@ class Changelog:
             table.data[key] = value
         payload = None if value is None else orjson.dumps(value)
         produce(self.producer, table.changelog_topic.get_topic_name(), payload,  # type: ignore
-                orjson.dumps(key), self.delivery, partition)
-        self.sent += 1
+                orjson.dumps(key), None, partition)
+        self.pending += 1
 
     async def flush(self, timeout: float = 60.0) -> None:
         """Return once every queued record is on the broker; raise if any was not."""
-        if self.delivery.acked + self.delivery.failed < self.sent:
+        if self.pending:
             remaining = await asyncio.to_thread(self.producer.flush, timeout)
+            self.pending = 0
             if remaining:
                 raise ChangelogError(f"{remaining} changelog records not delivered in {timeout}s")
         if self.delivery.failed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from processor import topics
@@ -27,7 +28,13 @@ SOURCE_TOPIC = {"meter": topics.METER, "vehicle": topics.VEHICLE}
 
 
 def hour_key(device_id: str, hour: datetime) -> str:
-    return f"{device_id}|{hour.astimezone(UTC).isoformat()[:13]}:00Z"  # strftime is slower
+    return f"{device_id}|{_hour_text(hour)}"
+
+
+@lru_cache(maxsize=1024)
+def _hour_text(hour: datetime) -> str:
+    """``2026-02-10T19:00Z`` (cached: a batch holds a few hours of many devices)."""
+    return f"{hour.astimezone(UTC).isoformat()[:13]}:00Z"  # strftime is slower
 
 
 def key_hour(key: str) -> tuple[str, datetime]:
