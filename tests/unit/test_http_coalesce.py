@@ -62,3 +62,15 @@ def test_only_plain_utf8_objects_are_spliced() -> None:
     assert plain_object(b' {"a": 1}')
     assert not plain_object('{"a": 1}'.encode("utf-16"))
     assert not plain_object(b'\xef\xbb\xbf{"a": 1}')
+
+
+def test_a_quiet_turn_of_the_loop_sends_without_waiting_out_max_wait() -> None:
+    async def run() -> FakePublisher:
+        pub = FakePublisher()
+        c = Coalescer(pub, "t", max_wait=30.0)  # type: ignore[arg-type]
+        # arriving together, then nothing: sent at once, not after 30 s
+        await asyncio.wait_for(asyncio.gather(*(c.publish(None, reading(i))
+                                                for i in range(5))), timeout=2)
+        return pub
+    sent = asyncio.run(run()).sent
+    assert len(sent) == 1 and len(json.loads(sent[0][0][1])) == 5
