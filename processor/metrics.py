@@ -11,6 +11,7 @@ import json
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -88,9 +89,14 @@ def batch_written(kind: str, inserted: int, duplicates: int, started: float) -> 
 
 def http_readings(accepted: Mapping[str, int], rejected: Mapping[str, int]) -> None:
     for kind, n in accepted.items():
-        HTTP_READINGS.labels(kind, "accepted").inc(n)
+        _http_child(kind, "accepted").inc(n)
     for kind, n in rejected.items():
-        HTTP_READINGS.labels(kind, "rejected").inc(n)
+        _http_child(kind, "rejected").inc(n)
+
+
+@lru_cache(maxsize=16)  # a few kinds; labels() looks the child up under a lock each time
+def _http_child(kind: str, outcome: str) -> Any:
+    return HTTP_READINGS.labels(kind, outcome)
 
 
 def lag(highwater: int | None, committed: int | None) -> int | None:

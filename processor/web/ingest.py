@@ -143,7 +143,7 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
 def reply(p: Plan, delivery: list[str | None], broker: str) -> Reply:
     """The answer once the broker acked (None) or failed (an error) each chunk."""
     if not p.rejected and all(err is None for err in delivery):  # the common case, cheaply
-        metrics.http_readings(Counter(p.types.values()), {})
+        metrics.http_readings({p.types[0]: 1} if p.total == 1 else Counter(p.types.values()), {})
         return Reply(202, {"accepted": p.total})
     accepted = sorted(i for c, err in zip(p.chunks, delivery, strict=True) if err is None
                       for i in c.indices)
