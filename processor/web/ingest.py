@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.web import Request, Response, View
+from aiohttp import web
 
 from processor import metrics, topics
 from processor.validation import FieldError, reading_type, readings_of, validate_reading
@@ -180,9 +180,9 @@ def rejected_list(rejected: dict[int, tuple[FieldError, ...]]) -> list[dict[str,
             for i, errors in sorted(rejected.items())]
 
 
-async def read_limited(request: Request, max_bytes: int) -> bytes | None:
+async def read_limited(request: web.Request, max_bytes: int) -> bytes | None:
     """The body, or None as soon as it exceeds ``max_bytes`` (without buffering the rest)."""
-    content = request.content  # type: ignore[attr-defined]
+    content = request.content
     parts: list[bytes] = []
     size = 0
     while True:
@@ -199,29 +199,31 @@ def register(p: Pipeline, res: Resources) -> None:
     settings = p.settings
     coalescer = Coalescer(res.publisher, topics.RAW, settings.http_chunk_readings)
 
-    @p.app.page("/v1/telemetry")
-    class Telemetry(View):
-        async def post(self, request: Request) -> Response:
-            answer = await self.ingest(request)
-            return self.json(answer.body, status=answer.status)
+    async def ingest(request: web.Request) -> Reply:
+        bad_type = media_type_error(request.headers.get("Content-Type"))
+        if bad_type:
+            return bad_type
+        length = request.content_length
+        if length is not None and length > settings.http_max_bytes:
+            return too_large(settings.http_max_bytes, length)
+        body = await read_limited(request, settings.http_max_bytes)
+        if body is None:
+            return too_large(settings.http_max_bytes)
+        parsed = plan(body, settings.http_max_readings, settings.http_chunk_readings)
+        if isinstance(parsed, Reply):
+            return parsed
+        if len(parsed.chunks) == 1 and parsed.chunks[0].key is not None:  # one reading
+            delivery = [await coalescer.publish(parsed.chunks[0].key, parsed.chunks[0].value)]
+        else:
+            delivery = await res.publisher.publish(
+                topics.RAW, [(c.key, c.value) for c in parsed.chunks])
+        return reply(parsed, delivery, res.bootstrap)
 
-        async def ingest(self, request: Request) -> Reply:
-            bad_type = media_type_error(request.headers.get("Content-Type"))
-            if bad_type:
-                return bad_type
-            length = request.content_length  # type: ignore[attr-defined]
-            if length is not None and length > settings.http_max_bytes:
-                return too_large(settings.http_max_bytes, length)
-            body = await read_limited(request, settings.http_max_bytes)
-            if body is None:
-                return too_large(settings.http_max_bytes)
-            parsed = plan(body, settings.http_max_readings, settings.http_chunk_readings)
-            if isinstance(parsed, Reply):
-                return parsed
-            if len(parsed.chunks) == 1 and parsed.chunks[0].key is not None:  # one reading
-                delivery = [await coalescer.publish(parsed.chunks[0].key,
-                                                    parsed.chunks[0].value)]
-            else:
-                delivery = await res.publisher.publish(
-                    topics.RAW, [(c.key, c.value) for c in parsed.chunks])
-            return reply(parsed, delivery, res.bootstrap)
+    async def post_telemetry(request: web.Request) -> web.Response:
+        answer = await ingest(request)
+        return web.Response(body=orjson.dumps(answer.body), status=answer.status,
+                            content_type="application/json", charset="utf-8")
+
+    # A plain aiohttp route on Faust's web server rather than a Faust View: the busiest endpoint
+    # skips Faust's view dispatch and web sensors (~4% of the worker's time on single POSTs).
+    p.app.web.web_app.router.add_post("/v1/telemetry", post_telemetry)  # type: ignore[attr-defined]
