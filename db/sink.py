@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -196,11 +194,3 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes 
     changed = [tuple(r[1:1 + width]) for r in result if r[0] is not None and r[1] is not None]
     hourly = [tuple(r[1 + width:]) for r in result if r[0] is None]
     return WriteResult(received, inserted, changed, hourly)
-
-
-@lru_cache(maxsize=8192)
-def iso(ts: datetime) -> str:
-    """The canonical timestamp form used between router, writers and Faust tables, in UTC
-    (cached: a fleet's readings share their timestamps; equal instants share one entry, hence
-    the conversion)."""
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 
-from db.sink import Row, WriteResult, connect, iso, write_copy
+from db.sink import Row, WriteResult, connect, write_copy
 from processor import metrics
 from processor.changelog import Changelog, ChangelogError
 from processor.coalesce import newer
+from processor.models import iso_utc
 from processor.routing import partition_for
 from processor.windows import apply_hours, register_window_expiry
 
@@ -93,7 +94,7 @@ class BatchSink:
 
 def live_value(kind: str, row: Row) -> dict[str, Any]:
     """A live-table value from a changed live row returned by the writer statement."""
-    values = [iso(row[1]), *row[2:]]
+    values = [iso_utc(row[1]), *row[2:]]  # the writers' session is in UTC
     return dict(zip(LIVE_FIELDS[kind], values, strict=True))
 
 
