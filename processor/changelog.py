@@ -31,8 +31,7 @@ class Changelog:
         # and a Python callback per acked record cost ~1 us each (a batch of 30,000 readings
         # changes ~20,000 keys).
         self.producer = Producer(producer_config(
-            bootstrap, **{"linger.ms": 2, "delivery.report.only.error": True,
-                          "on_delivery": self.delivery}))
+            bootstrap, **{"linger.ms": 2, "delivery.report.only.error": True}))
         self.pending = 0  # records produced since the last flush
 
     def set(self, table: Any, partition: int, key: str, value: dict[str, Any] | None) -> None:
@@ -43,7 +42,7 @@ class Changelog:
             table.data[key] = value
         payload = None if value is None else orjson.dumps(value)
         produce(self.producer, table.changelog_topic.get_topic_name(), payload,  # type: ignore
-                orjson.dumps(key), None, partition)
+                orjson.dumps(key), self.delivery, partition)
         self.pending += 1
 
     async def flush(self, timeout: float = 60.0) -> None:

@@ -56,20 +56,16 @@ class Delivery:
                 self.errors.append(str(err))
 
 
-def produce(producer: Producer, topic: str, value: bytes | None, key: bytes | None,
-            on_delivery: Delivery | None, partition: int = -1) -> None:
+def produce(producer: Producer, topic: str, value: bytes, key: bytes | None,
+            on_delivery: Delivery, partition: int = -1) -> None:
     """Produce, waiting for room when the local queue is full instead of failing.
 
-    ``partition`` -1 lets the partitioner choose (murmur2 of the key); ``on_delivery`` None
-    leaves the report to the producer's own ``on_delivery`` setting.
+    ``partition`` -1 lets the partitioner choose (murmur2 of the key).
     """
     while True:
         try:
-            if on_delivery is None:
-                producer.produce(topic, value=value, key=key, partition=partition)
-            else:
-                producer.produce(topic, value=value, key=key, partition=partition,
-                                 on_delivery=on_delivery)
+            producer.produce(topic, value=value, key=key, partition=partition,
+                             on_delivery=on_delivery)
             return
         except BufferError:
             producer.poll(0.05)
