@@ -143,7 +143,7 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
 def reply(p: Plan, delivery: list[str | None], broker: str) -> Reply:
     """The answer once the broker acked (None) or failed (an error) each chunk."""
     if not p.rejected and all(err is None for err in delivery):  # the common case, cheaply
-        metrics.http_readings({p.types[0]: 1} if p.total == 1 else Counter(p.types.values()), {})
+        metrics.http_readings(Counter(p.types.values()), {})
         return Reply(202, {"accepted": p.total})
     accepted = sorted(i for c, err in zip(p.chunks, delivery, strict=True) if err is None
                       for i in c.indices)
@@ -225,5 +225,5 @@ def register(p: Pipeline, res: Resources) -> None:
                             content_type="application/json", charset="utf-8")
 
     # A plain aiohttp route on Faust's web server rather than a Faust View: the busiest endpoint
-    # skips Faust's view dispatch and web sensors (~4% of the worker's time on single POSTs).
+    # skips Faust's view dispatch and web sensors (single POSTs 8.1-8.5k -> 9.5-9.7k/s).
     p.app.web.web_app.router.add_post("/v1/telemetry", post_telemetry)  # type: ignore[attr-defined]
