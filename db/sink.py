@@ -94,15 +94,36 @@ WITH ins AS (
         battery_temp_count = h.battery_temp_count + EXCLUDED.battery_temp_count,
         readings = h.readings + EXCLUDED.readings
     RETURNING vehicle_id, hour, kwh_delivered_dc, battery_temp_sum, battery_temp_count, readings
+), spans AS (
+    -- Per vehicle of the batch: its first and last reading naming a meter, the meters named,
+    -- and the latest stored link up to its last reading (one index probe a vehicle).
+    SELECT s.*, cur.valid_from AS cur_from, cur.meter_id AS cur_meter
+    FROM (SELECT vehicle_id, min(ts) AS first_ts, max(ts) AS last_ts,
+                 min(meter_id) AS low, max(meter_id) AS high
+          FROM ins WHERE meter_id IS NOT NULL GROUP BY vehicle_id) s
+    LEFT JOIN LATERAL (
+        SELECT l.valid_from, l.meter_id FROM vehicle_meter_link l
+        WHERE l.vehicle_id = s.vehicle_id AND l.valid_from <= s.last_ts
+        ORDER BY l.valid_from DESC LIMIT 1
+    ) cur ON true
 ), changes AS (
+    -- The rare vehicles that name several meters in the batch, or have a stored link starting
+    -- within its span, reading by reading (see links).
+    SELECT i.vehicle_id, i.ts, i.meter_id,
+           lag(i.meter_id) OVER w AS prev_meter, lag(i.ts) OVER w AS prev_ts
+    FROM ins i JOIN spans s USING (vehicle_id)
+    WHERE i.meter_id IS NOT NULL AND (s.low <> s.high OR s.cur_from >= s.first_ts)
+    WINDOW w AS (PARTITION BY i.vehicle_id ORDER BY i.ts)
+), links AS (
     -- A reading's meterId starts a link when it differs from the link in force at its time:
     -- the latest of the stored links and the batch's earlier readings of the same vehicle.
-    SELECT vehicle_id, ts, meter_id,
-           lag(meter_id) OVER (PARTITION BY vehicle_id ORDER BY ts) AS prev_meter,
-           lag(ts) OVER (PARTITION BY vehicle_id ORDER BY ts) AS prev_ts
-    FROM ins WHERE meter_id IS NOT NULL
-), links AS (
+    -- A vehicle naming one meter with no stored link within its span needs a link at most at
+    -- its first reading; the others are judged reading by reading.
     INSERT INTO vehicle_meter_link (vehicle_id, valid_from, meter_id, source)
+    SELECT vehicle_id, first_ts, low, 'reading' FROM spans
+    WHERE low = high AND (cur_from IS NULL OR cur_from < first_ts)
+      AND low IS DISTINCT FROM cur_meter
+    UNION ALL
     SELECT c.vehicle_id, c.ts, c.meter_id, 'reading'
     FROM changes c LEFT JOIN LATERAL (
         SELECT l.valid_from, l.meter_id FROM vehicle_meter_link l
