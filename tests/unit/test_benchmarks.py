@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from benchmarks import report
-from benchmarks.__main__ import chosen_sections, derive
+from benchmarks.__main__ import chosen_sections, default_out, derive, parse
 from benchmarks.fleet_input import generate, probe_ids
 from benchmarks.stats import latency_summary, percentile, rate, ratio
 from processor.routing import partition_for
@@ -89,6 +89,12 @@ def test_sections_expand_groups_and_quick_leaves_out_scaleout() -> None:
     assert chosen_sections("scaleout", quick=True) == ["scaleout"]
     with pytest.raises(SystemExit):
         chosen_sections("nonsense", quick=False)
+
+
+def test_a_resized_run_never_overwrites_the_committed_results() -> None:
+    assert parse(["--batched-minutes", "30"]).batched_minutes == 30
+    assert default_out(False, "", resized=True).name == "only.json"
+    assert default_out(False, "").name == "latest.json"
 
 
 def test_input_is_time_ordered_in_the_past_and_encoded_both_ways() -> None:
