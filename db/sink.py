@@ -144,6 +144,29 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
 
 WRITE = {"meter": WRITE_METERS, "vehicle": WRITE_VEHICLES}
 
+# After a batch that held stored readings (a redelivery, a replay): the stored live rows of its
+# devices and the rollups of its device-hours, as the statement returns them. Such a batch
+# inserts little or nothing, so its statement returns little or nothing, while the Faust tables
+# may lack what the first delivery committed (a worker stopped between the commit and the
+# changelog): the writer mirrors these instead, and the tables catch up.
+STORED = {
+    "meter": (
+        "SELECT meter_id, ts, kwh_consumed_ac, voltage FROM meter_live "
+        "WHERE meter_id IN (SELECT meter_id FROM meter_stage)",
+        "SELECT h.meter_id, h.hour, h.kwh_consumed_ac, h.readings FROM meter_hourly h "
+        "JOIN (SELECT DISTINCT meter_id, date_trunc('hour', ts) AS hour FROM meter_stage) s "
+        "USING (meter_id, hour)",
+    ),
+    "vehicle": (
+        "SELECT vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id FROM vehicle_live "
+        "WHERE vehicle_id IN (SELECT vehicle_id FROM vehicle_stage)",
+        "SELECT h.vehicle_id, h.hour, h.kwh_delivered_dc, h.battery_temp_sum, "
+        "h.battery_temp_count, h.readings FROM vehicle_hourly h "
+        "JOIN (SELECT DISTINCT vehicle_id, date_trunc('hour', ts) AS hour FROM vehicle_stage) s "
+        "USING (vehicle_id, hour)",
+    ),
+}
+
 
 def _without_history_conflicts(statement: str) -> str:
     """The statement with a plain history insert: no ON CONFLICT on it (live, rollups and
@@ -164,11 +187,15 @@ LIVE_WIDTH = {"meter": 4, "vehicle": 6}  # columns of a live row in the result
 
 @dataclass
 class WriteResult:
+    """What a batch did. ``live_changed`` and ``hourly`` are what the Faust tables mirror: the
+    live rows the batch changed and the rollup rows of the device-hours it added to; when the
+    batch held stored readings, the stored live rows of all its devices and the rollups of all
+    its device-hours (``STORED``)."""
+
     received: int
     inserted: int
-    live_changed: list[Row] = field(default_factory=list)  # (id, ts, ...) per changed device
-    # (id, hour, totals...) per device-hour that gained rows: the rollup row after this batch
-    hourly: list[Row] = field(default_factory=list)
+    live_changed: list[Row] = field(default_factory=list)  # (id, ts, ...) per device
+    hourly: list[Row] = field(default_factory=list)  # (id, hour, totals...) per device-hour
 
     @property
     def duplicates(self) -> int:
@@ -194,12 +221,15 @@ async def write_batch(conn: psycopg.AsyncConnection[Any], kind: str,
 
 
 async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes | str,
-                     received: int, *, expect_new: bool = False) -> WriteResult:
+                     received: int, *, expect_new: bool = False,
+                     restate: bool = False) -> WriteResult:
     """Write rows already in COPY text format (routed batch messages) in one transaction.
 
     With ``expect_new`` the history insert has no conflict handling (cheaper); a batch that
     holds a reading already stored then raises ``psycopg.errors.UniqueViolation``, its
-    transaction rolled back, and must be written again without ``expect_new``.
+    transaction rolled back, and must be written again without ``expect_new``. With
+    ``restate``, a batch that held stored readings returns the stored state of its devices
+    and device-hours (``STORED``) for the writer's tables.
     """
     if not received:
         return WriteResult(0, 0)
@@ -210,8 +240,15 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes 
             await copy.write(data)
         await cur.execute(statement)  # type: ignore[arg-type]
         result = await cur.fetchall()
-    width = LIVE_WIDTH[kind]
-    inserted = next((r[0] for r in result if r[0] is not None), 0)
+        width = LIVE_WIDTH[kind]
+        inserted = next((r[0] for r in result if r[0] is not None), 0)
+        if restate and inserted < received:
+            live_sql, hourly_sql = STORED[kind]
+            await cur.execute(live_sql)  # type: ignore[arg-type]
+            changed = [tuple(r) for r in await cur.fetchall()]
+            await cur.execute(hourly_sql)  # type: ignore[arg-type]
+            hourly = [tuple(r) for r in await cur.fetchall()]
+            return WriteResult(received, inserted, changed, hourly)
     changed = [tuple(r[1:1 + width]) for r in result if r[0] is not None and r[1] is not None]
     hourly = [tuple(r[1 + width:]) for r in result if r[0] is None]
     return WriteResult(received, inserted, changed, hourly)

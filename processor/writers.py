@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
@@ -45,7 +46,10 @@ class BatchSink:
 
     Batches are first written expecting only new readings (history inserted without conflict
     handling, the cheaper statement); one that holds a stored reading fails, is written again
-    with ON CONFLICT DO NOTHING, and the sink stays careful for ``CAREFUL_SECONDS``.
+    with ON CONFLICT DO NOTHING, and the sink stays careful for ``CAREFUL_SECONDS``. A batch
+    that held stored readings returns the stored state of its devices and device-hours: if it
+    is a redelivery, the first delivery may have committed without its table changes reaching
+    the changelog, and the tables catch up from these.
     """
 
     def __init__(self, dsn: str, max_backoff: float) -> None:
@@ -83,7 +87,7 @@ class BatchSink:
                 metrics.CAREFUL_WRITES.labels(kind).inc()
                 log.info("%s writer: a batch held readings already stored; written again "
                          "skipping them, and so for the next %.0fs", kind, CAREFUL_SECONDS)
-        return await write_copy(conn, kind, data, received)
+        return await write_copy(conn, kind, data, received, restate=True)
 
     async def _close(self) -> None:
         if self.conn is not None:
@@ -135,8 +139,11 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                 if current is None or newer(value["ts"], current.get("ts")):
                     partition = partition_for(row[0], settings.telemetry_partitions)
                     changelog.set(table, partition, row[0], value)
-            apply_hours(changelog, p.hourly[kind], kind, result.hourly,
-                        settings.telemetry_partitions)
+            hourly = result.hourly
+            if result.duplicates:  # restated: only the hours the tables keep (a replay)
+                since = datetime.now(UTC) - timedelta(hours=settings.hourly_window_hours)
+                hourly = [row for row in hourly if row[1] >= since]
+            apply_hours(changelog, p.hourly[kind], kind, hourly, settings.telemetry_partitions)
             try:
                 await changelog.flush()
             except ChangelogError:

@@ -74,3 +74,32 @@ def test_the_sink_writes_a_redelivered_batch_exactly_and_stays_careful(
     assert asyncio.run(scenario()) == [(4, 0), (4, 2), (2, 0)]
     assert totals(dsn, "m-2") == (10, 5.0, 10, 5.0, 9)
     assert metrics.CAREFUL_WRITES.labels("meter")._value.get() == before + 1
+
+
+def test_a_batch_holding_stored_readings_restates_their_live_rows_and_rollups(
+        own_database: str) -> None:
+    """A redelivered batch inserts nothing, yet the writer's tables may lack what its first
+    delivery committed (a worker stopped before the changelog): it gets the stored state."""
+    dsn = own_database
+
+    async def scenario() -> None:
+        sink = BatchSink(dsn, max_backoff=1.0)
+        try:
+            first = await sink.write("meter", copy_text(rows("m-3", range(0, 3))).encode(), 3)
+            assert [r[0] for r in first.live_changed] == ["m-3"]
+            again = await sink.write("meter", copy_text(rows("m-3", range(0, 3))).encode(), 3)
+            assert (again.inserted, again.duplicates) == (0, 3)
+            (live,) = again.live_changed
+            assert (live[0], live[1].minute, live[2], live[3]) == ("m-3", 2, 0.5, 230.0)
+            (hour,) = again.hourly
+            assert (hour[0], hour[1].hour, hour[2], hour[3]) == ("m-3", 10, 1.5, 3)
+            # Partly new: the state after this batch, not only what it changed.
+            more = await sink.write("meter", copy_text(rows("m-3", range(1, 5))).encode(), 4)
+            assert (more.inserted, more.duplicates) == (2, 2)
+            assert [(r[0], r[1].minute) for r in more.live_changed] == [("m-3", 4)]
+            assert [(r[0], r[2], r[3]) for r in more.hourly] == [("m-3", 2.5, 5)]
+        finally:
+            await sink._close()
+
+    asyncio.run(scenario())
+    assert totals(dsn, "m-3") == (5, 2.5, 5, 2.5, 4)
