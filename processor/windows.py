@@ -48,11 +48,14 @@ def hour_value(kind: str, row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def apply_hours(changelog: Changelog, table: Any, kind: str, rows: Iterable[tuple[Any, ...]],
-                partitions: int) -> None:
-    """Set each device-hour to its new totals (the caller flushes the changelog)."""
+                partitions: int, *, unless_equal: bool = False) -> None:
+    """Set each device-hour to its new totals (the caller flushes the changelog); with
+    ``unless_equal``, only those whose value in the table differs (restated rows)."""
     for row in rows:
-        changelog.set(table, partition_for(row[0], partitions), hour_key(row[0], row[1]),
-                      hour_value(kind, row))
+        key, value = hour_key(row[0], row[1]), hour_value(kind, row)
+        if unless_equal and table.data.get(key) == value:
+            continue
+        changelog.set(table, partition_for(row[0], partitions), key, value)
 
 
 def expired_keys(keys: Iterable[str], before: datetime) -> list[str]:

@@ -139,11 +139,12 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                 if current is None or newer(value["ts"], current.get("ts")):
                     partition = partition_for(row[0], settings.telemetry_partitions)
                     changelog.set(table, partition, row[0], value)
-            hourly = result.hourly
-            if result.duplicates:  # restated: only the hours the tables keep (a replay)
+            hourly, restated = result.hourly, result.duplicates > 0
+            if restated:  # only the hours the tables keep (a replay), and only what they lack
                 since = datetime.now(UTC) - timedelta(hours=settings.hourly_window_hours)
                 hourly = [row for row in hourly if row[1] >= since]
-            apply_hours(changelog, p.hourly[kind], kind, hourly, settings.telemetry_partitions)
+            apply_hours(changelog, p.hourly[kind], kind, hourly, settings.telemetry_partitions,
+                        unless_equal=restated)
             try:
                 await changelog.flush()
             except ChangelogError:

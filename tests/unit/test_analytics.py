@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import orjson
 import pytest
@@ -25,7 +27,7 @@ from processor.analytics import (
     window,
 )
 from processor.web.analytics import encode_fleet
-from processor.windows import expired_keys, hour_key, key_hour
+from processor.windows import apply_hours, expired_keys, hour_key, key_hour
 
 T0 = datetime(2026, 2, 10, 19, 0, tzinfo=UTC)
 
@@ -133,6 +135,30 @@ def test_hourly_window_keys_round_trip_and_expire() -> None:
     assert key_hour(key) == ("V-1|x", T0)
     old = hour_key("V-1", T0 - timedelta(hours=49))
     assert expired_keys([key, old], T0 - timedelta(hours=48)) == [old]
+
+
+class RecordedChangelog:
+    """Changelog.set without a broker: the table changes, the records are counted."""
+
+    def __init__(self) -> None:
+        self.records: list[str] = []
+
+    def set(self, table: Any, partition: int, key: str, value: Any) -> None:
+        table.data[key] = value
+        self.records.append(key)
+
+
+def test_restated_hours_are_recorded_only_where_the_table_differs() -> None:
+    table = SimpleNamespace(data={})
+    rows = [("V-1", T0, 1.5, 30.0, 2, 2), ("V-2", T0, 0.5, 20.0, 1, 1)]
+    changelog = RecordedChangelog()
+    apply_hours(changelog, table, "vehicle", rows, 8)  # type: ignore[arg-type]
+    assert len(changelog.records) == 2
+    restated = [rows[0], ("V-2", T0, 0.75, 40.0, 2, 2)]  # V-2 gained a reading the table lacks
+    apply_hours(changelog, table, "vehicle", restated, 8,  # type: ignore[arg-type]
+                unless_equal=True)
+    assert changelog.records[2:] == [hour_key("V-2", T0)]
+    assert table.data[hour_key("V-2", T0)]["readings"] == 2
 
 
 @pytest.mark.parametrize("count", [0, 1, 499, 500, 1234])
