@@ -245,10 +245,9 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes 
         if restate and inserted < received:
             live_sql, hourly_sql = STORED[kind]
             await cur.execute(live_sql)  # type: ignore[arg-type]
-            changed = [tuple(r) for r in await cur.fetchall()]
+            changed = await cur.fetchall()
             await cur.execute(hourly_sql)  # type: ignore[arg-type]
-            hourly = [tuple(r) for r in await cur.fetchall()]
-            return WriteResult(received, inserted, changed, hourly)
+            return WriteResult(received, inserted, changed, await cur.fetchall())
     changed = [tuple(r[1:1 + width]) for r in result if r[0] is not None and r[1] is not None]
     hourly = [tuple(r[1 + width:]) for r in result if r[0] is None]
     return WriteResult(received, inserted, changed, hourly)

@@ -47,13 +47,21 @@ def hour_value(kind: str, row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(FIELDS[kind], row[2:], strict=True))
 
 
+def window_start(hours: int) -> datetime:
+    """The oldest hour the window tables keep (older ones are expired)."""
+    return datetime.now(UTC) - timedelta(hours=hours)
+
+
 def apply_hours(changelog: Changelog, table: Any, kind: str, rows: Iterable[tuple[Any, ...]],
-                partitions: int, *, unless_equal: bool = False) -> None:
-    """Set each device-hour to its new totals (the caller flushes the changelog); with
-    ``unless_equal``, only those whose value in the table differs (restated rows)."""
+                partitions: int, *, restated_since: datetime | None = None) -> None:
+    """Set each device-hour to its new totals (the caller flushes the changelog). Restated rows
+    (the stored rollups of a batch that held stored readings) are applied only from
+    ``restated_since`` on and only where the table's value differs."""
     for row in rows:
+        if restated_since is not None and row[1] < restated_since:
+            continue
         key, value = hour_key(row[0], row[1]), hour_value(kind, row)
-        if unless_equal and table.data.get(key) == value:
+        if restated_since is not None and table.data.get(key) == value:
             continue
         changelog.set(table, partition_for(row[0], partitions), key, value)
 
@@ -70,7 +78,7 @@ def register_window_expiry(p: Pipeline) -> None:
 
     @p.app.timer(interval=300.0)
     async def expire_hourly_windows() -> None:
-        before = datetime.now(UTC) - timedelta(hours=settings.hourly_window_hours)
+        before = window_start(settings.hourly_window_hours)
         for kind, table in p.hourly.items():
             owned = {tp.partition for tp in p.app.assignor.assigned_actives()
                      if tp.topic == SOURCE_TOPIC[kind]}

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import time
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
@@ -23,7 +22,7 @@ from processor.changelog import Changelog, ChangelogError
 from processor.coalesce import newer
 from processor.models import iso_utc
 from processor.routing import partition_for
-from processor.windows import apply_hours, register_window_expiry
+from processor.windows import apply_hours, register_window_expiry, window_start
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -139,12 +138,9 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                 if current is None or newer(value["ts"], current.get("ts")):
                     partition = partition_for(row[0], settings.telemetry_partitions)
                     changelog.set(table, partition, row[0], value)
-            hourly, restated = result.hourly, result.duplicates > 0
-            if restated:  # only the hours the tables keep (a replay), and only what they lack
-                since = datetime.now(UTC) - timedelta(hours=settings.hourly_window_hours)
-                hourly = [row for row in hourly if row[1] >= since]
-            apply_hours(changelog, p.hourly[kind], kind, hourly, settings.telemetry_partitions,
-                        unless_equal=restated)
+            restated = window_start(settings.hourly_window_hours) if result.duplicates else None
+            apply_hours(changelog, p.hourly[kind], kind, result.hourly,
+                        settings.telemetry_partitions, restated_since=restated)
             try:
                 await changelog.flush()
             except ChangelogError:

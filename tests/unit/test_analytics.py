@@ -154,9 +154,10 @@ def test_restated_hours_are_recorded_only_where_the_table_differs() -> None:
     changelog = RecordedChangelog()
     apply_hours(changelog, table, "vehicle", rows, 8)  # type: ignore[arg-type]
     assert len(changelog.records) == 2
-    restated = [rows[0], ("V-2", T0, 0.75, 40.0, 2, 2)]  # V-2 gained a reading the table lacks
+    restated = [rows[0], ("V-2", T0, 0.75, 40.0, 2, 2),  # V-2 gained a reading the table lacks
+                ("V-3", T0 - timedelta(hours=49), 1.0, 10.0, 1, 1)]  # outside the window
     apply_hours(changelog, table, "vehicle", restated, 8,  # type: ignore[arg-type]
-                unless_equal=True)
+                restated_since=T0 - timedelta(hours=48))
     assert changelog.records[2:] == [hour_key("V-2", T0)]
     assert table.data[hour_key("V-2", T0)]["readings"] == 2
 
