@@ -14,14 +14,15 @@ import psycopg
 
 Row = tuple[Any, ...]
 
+# Ids compare byte by byte, as in the tables (migration 0005).
 STAGING = {
     "meter": """CREATE TEMP TABLE IF NOT EXISTS meter_stage (
-        meter_id text, ts timestamptz, kwh_consumed_ac double precision,
+        meter_id text COLLATE "C", ts timestamptz, kwh_consumed_ac double precision,
         voltage double precision) ON COMMIT DELETE ROWS""",
     "vehicle": """CREATE TEMP TABLE IF NOT EXISTS vehicle_stage (
-        vehicle_id text, ts timestamptz, soc double precision,
+        vehicle_id text COLLATE "C", ts timestamptz, soc double precision,
         kwh_delivered_dc double precision, battery_temp double precision,
-        meter_id text) ON COMMIT DELETE ROWS""",
+        meter_id text COLLATE "C") ON COMMIT DELETE ROWS""",
 }
 
 COPY = {

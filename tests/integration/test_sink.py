@@ -103,3 +103,20 @@ def test_a_batch_holding_stored_readings_restates_their_live_rows_and_rollups(
 
     asyncio.run(scenario())
     assert totals(dsn, "m-3") == (5, 2.5, 5, 2.5, 4)
+
+
+def test_device_id_columns_compare_bytes_in_every_table_and_partition(services: Any) -> None:
+    """Migration 0005: ids are ASCII, so their comparisons (indexes, the writers' grouping) skip
+    the database's linguistic collation, partitions included (created after it or before)."""
+    columns = query(services.dsn, """
+        SELECT c.table_name, c.column_name, c.collation_name
+        FROM information_schema.columns c
+        JOIN information_schema.tables t USING (table_schema, table_name)
+        WHERE c.table_schema = 'public' AND t.table_type IN ('BASE TABLE', 'PARTITIONED TABLE')
+          AND c.column_name IN ('meter_id', 'vehicle_id')""")
+    tables = {table for table, _, _ in columns}
+    assert {"meter_history", "vehicle_history", "meter_live", "vehicle_live", "meter_hourly",
+            "vehicle_hourly", "vehicle_meter_link", "efficiency_alert_state",
+            "meter_history_default"} <= tables
+    assert any(table.startswith("vehicle_history_p") for table in tables)  # a daily partition
+    assert [c for c in columns if c[2] != "C"] == []
