@@ -20,7 +20,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from db.sink import connect, write_copy
 from processor import topics
-from processor.routing import copy_line
 from processor.validation import validate_message
 
 FLUSH_CHUNKS = 5000  # readings (raw) or routed batches between writes
@@ -138,14 +137,14 @@ ROUTED_KIND = {topics.METER: "meter", topics.VEHICLE: "vehicle"}
 def _collect(topic: str, value: bytes | None, summary: ReplaySummary,
              pending: dict[str, list[bytes]]) -> None:
     if topic == topics.RAW:
-        outcome = validate_message(value)
-        summary.readings += len(outcome.readings)
+        outcome = validate_message(value, as_lines=True)
+        summary.readings += len(outcome.lines)
         summary.rejected += len(outcome.rejections)
         for rejection in outcome.rejections:
             if len(summary.reasons) < 5:
                 summary.reasons.append(rejection.reason)
-        for reading in outcome.readings:
-            pending[reading.type].append(copy_line(reading).encode())
+        for kind, _, text in outcome.lines:
+            pending[kind].append(text.encode())
     else:  # a routed batch: COPY text already, one line a reading
         data = value or b""
         summary.readings += data.count(b"\n")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from processor import metrics
 from processor.deadletter import dead_letter
+from processor.lines import Line
 from processor.routing import route
 from processor.validation import validate_message
 
@@ -29,39 +30,39 @@ YIELD_EVERY = 1_000  # readings validated between two turns of the event loop (~
 def register_router(p: Pipeline) -> None:
     settings = p.settings
 
-    async def send_routed(readings: list[Any], pending: list[Any]) -> None:
-        for batch in route(readings, settings.telemetry_partitions, settings.readings_per_batch):
+    async def send_routed(lines: list[Line], pending: list[Any]) -> None:
+        for batch in route(lines, settings.telemetry_partitions, settings.readings_per_batch):
             pending.append(await p.routed[batch.kind].send(
                 value=batch.encode(), partition=batch.partition))
-        metrics.readings_accepted(readings)
+        metrics.readings_accepted(kind for kind, _, _ in lines)
 
     @p.app.agent(p.raw, name="router")
     async def router(stream: Any) -> None:
         async for events in stream.noack().noack_take(
             settings.router_batch_max, within=settings.router_flush_seconds
         ):
-            readings: list[Any] = []
+            lines: list[Line] = []
             pending: list[Any] = []
             unyielded = 0
             for event in events:
                 message = event.message
-                outcome = validate_message(event.value)
-                readings.extend(outcome.readings)
-                unyielded += len(outcome.readings) + 1
+                outcome = validate_message(event.value, as_lines=True)
+                lines.extend(outcome.lines)
+                unyielded += len(outcome.lines) + 1
                 for rejection in outcome.rejections:
                     value = dead_letter(rejection, message.topic, message.partition,
                                         message.offset)
                     pending.append(await p.dlq.send(key=message.key, value=value))
                 metrics.readings_rejected(outcome.rejections)
-                if len(readings) >= ROUTE_EVERY:
-                    await send_routed(readings, pending)
-                    readings = []
+                if len(lines) >= ROUTE_EVERY:
+                    await send_routed(lines, pending)
+                    lines = []
                 if unyielded >= YIELD_EVERY:
                     # Let HTTP requests and the writers run too: they share this event loop,
                     # and a take can be seconds of validation.
                     unyielded = 0
                     await asyncio.sleep(0)
-            await send_routed(readings, pending)
+            await send_routed(lines, pending)
             # Acked only once every batch and dead letter made from the take is on the broker.
             await asyncio.gather(*pending)
             for event in events:

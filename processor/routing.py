@@ -6,7 +6,6 @@ murmur2, so the router does too, and confluent-kafka producers set ``murmur2_ran
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -61,16 +60,22 @@ class RoutedBatch:
         return "".join(self.lines).encode()
 
 
-def route(readings: list[Reading], partitions: int, max_rows: int) -> list[RoutedBatch]:
-    """Group readings by type and owning partition, in arrival order, at most max_rows a batch."""
-    groups: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for reading in readings:
-        device = reading.meterId if isinstance(reading, MeterReading) else reading.vehicleId
-        groups[(reading.type, partition_for(device, partitions))].append(copy_line(reading))
+def route(lines: list[tuple[str, str, str]], partitions: int,
+          max_rows: int) -> list[RoutedBatch]:
+    """Group routed lines (type, device id, COPY line; ``processor.lines``) by type and owning
+    partition, in arrival order, at most max_rows a batch."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for kind, device, text in lines:
+        key = (kind, partition_for(device, partitions))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [text]
+        else:
+            group.append(text)
     batches = []
-    for (kind, partition), lines in groups.items():
-        for start in range(0, len(lines), max_rows):
-            batches.append(RoutedBatch(kind, partition, lines[start:start + max_rows]))
+    for (kind, partition), texts in groups.items():
+        for start in range(0, len(texts), max_rows):
+            batches.append(RoutedBatch(kind, partition, texts[start:start + max_rows]))
     return batches
 
 

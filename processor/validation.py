@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from processor.lines import PLAIN, Line, line_of
 from processor.models import MeterReading, Reading, VehicleReading
 
 MODELS: dict[str, type[MeterReading] | type[VehicleReading]] = {
@@ -49,6 +50,7 @@ class Rejection:
 class Outcome:
     readings: list[Reading] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)  # the valid readings, with ``as_lines``
 
 
 def reading_type(item: dict[str, Any]) -> str | None:
@@ -118,8 +120,14 @@ def readings_of(document: Any) -> list[Any] | None:
     return None
 
 
-def validate_message(raw: bytes | None, now: datetime | None = None) -> Outcome:
-    """Judge a raw message: every reading ends up either valid or rejected with a reason."""
+def validate_message(raw: bytes | None, now: datetime | None = None, *,
+                     as_lines: bool = False) -> Outcome:
+    """Judge a raw message: every reading ends up either valid or rejected with a reason.
+
+    With ``as_lines`` the valid readings are given as routed lines (``outcome.lines``, what the
+    router and replay write) instead of models: a plainly valid reading becomes its line
+    without a model (``processor.lines``), the rest are judged by the models as always.
+    """
     outcome = Outcome()
     if raw is None:
         outcome.rejections.append(Rejection((FieldError("message", "empty message"),), b""))
@@ -142,12 +150,22 @@ def validate_message(raw: bytes | None, now: datetime | None = None) -> Outcome:
         outcome.rejections.append(Rejection((FieldError("readings", "empty batch"),), raw))
         return outcome
     single = not isinstance(document, list) and document.get("type") != "batch"
-    context = {"now": now or datetime.now(UTC)}
+    now = now or datetime.now(UTC)
+    context = {"now": now}
+    lines = outcome.lines
     for index, item in enumerate(items):
+        if as_lines and type(item) is dict:
+            kind = reading_type(item)
+            line = PLAIN[kind](item, now) if kind is not None else None
+            if line is not None:
+                lines.append(line)
+                continue
         result = _validate(item, context)
         if isinstance(result, tuple):
             original = raw if single else _encode(item)
             outcome.rejections.append(Rejection(result, original, None if single else index))
+        elif as_lines:
+            lines.append(line_of(result))
         else:
             outcome.readings.append(result)
     return outcome

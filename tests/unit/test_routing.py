@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from db.sink import copy_text
+from processor.lines import line_of
 from processor.models import MeterReading, VehicleReading
 from processor.routing import (
     copy_line,
@@ -48,7 +49,7 @@ def v(vid: str, minute: int) -> VehicleReading:
 def test_batches_hold_one_type_and_only_devices_of_their_partition() -> None:
     readings = [m(f"M-{i}", k) for i in range(50) for k in range(3)]
     readings += [v(f"V-{i}", k) for i in range(50) for k in range(3)]
-    batches = route(readings, 8, max_rows=10_000)
+    batches = route([line_of(r) for r in readings], 8, max_rows=10_000)
     assert sum(len(b.lines) for b in batches) == len(readings)
     assert len({(b.kind, b.partition) for b in batches}) == len(batches)
     for batch in batches:
@@ -59,7 +60,7 @@ def test_batches_hold_one_type_and_only_devices_of_their_partition() -> None:
 
 def test_batches_keep_arrival_order_and_respect_the_size_bound() -> None:
     readings = [m("M-1", k) for k in range(25)]
-    batches = route(readings, 8, max_rows=10)
+    batches = route([line_of(r) for r in readings], 8, max_rows=10)
     assert [len(b.lines) for b in batches] == [10, 10, 5]
     assert [r[1] for b in batches for r in decode_batch(b.encode())] == \
         [to_row(r)[1] for r in readings]

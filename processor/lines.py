@@ -1,0 +1,114 @@
+"""Valid readings as routed lines: (type, device id, COPY text line).
+
+Most readings are plainly valid, and building a pydantic model for each one to format it again
+was two thirds of the router's time. ``plain_line`` turns a decoded reading whose every field
+has the plain shape the models accept (numbers within the models' bounds, ids matching their
+pattern, a zoned timestamp not in the future, no other field) straight into its line, the same
+line as ``line_of(model)``. Anything else it hands back (``None``) to the models, which judge it
+and word the errors: the models stay the rules. The bounds are read from the models here, and
+this module refuses to import if their fields or kinds of bounds change under it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from annotated_types import Ge, Gt, Le
+
+from processor.models import (
+    DEVICE_ID_PATTERN,
+    MeterReading,
+    Reading,
+    VehicleReading,
+    iso_utc,
+    parse_timestamp,
+)
+from processor.routing import copy_line
+
+Line = tuple[str, str, str]  # type, device id, COPY text line (what the writers copy)
+
+NULL = "\\N"  # COPY text for a missing meterId
+_valid_id = re.compile(DEVICE_ID_PATTERN).fullmatch  # fullmatch: "$" would allow a final \n
+
+
+def line_of(reading: Reading) -> Line:
+    """The line of a reading the models validated."""
+    return reading.type, reading.device_id, copy_line(reading)
+
+
+def _bounds(model: type[MeterReading] | type[VehicleReading], field: str,
+            lower: type[Ge] | type[Gt]) -> tuple[float, float]:
+    """A number field's bounds, checked to be of the kinds the comparisons below assume."""
+    found = {type(m): m for m in model.model_fields[field].metadata}
+    if lower not in found or Le not in found or len(found) != 3:  # the third: AllowInfNan
+        raise RuntimeError(f"{model.__name__}.{field} changed its bounds: update "
+                           "processor/lines.py to the model's new rules")
+    return getattr(found[lower], lower.__name__.lower()), found[Le].le
+
+
+def _fields(model: type[MeterReading] | type[VehicleReading], expected: set[str]) -> frozenset[str]:
+    if set(model.model_fields) != expected:
+        raise RuntimeError(f"{model.__name__} changed its fields: update processor/lines.py")
+    return frozenset(expected)
+
+
+METER_FIELDS = _fields(MeterReading, {"type", "timestamp", "meterId", "kwhConsumedAc", "voltage"})
+VEHICLE_FIELDS = _fields(VehicleReading, {"type", "timestamp", "vehicleId", "soc",
+                                          "kwhDeliveredDc", "batteryTemp", "meterId"})
+KWH_AC = _bounds(MeterReading, "kwhConsumedAc", Ge)  # lo <= v <= hi
+VOLTAGE = _bounds(MeterReading, "voltage", Gt)  # lo < v <= hi
+SOC = _bounds(VehicleReading, "soc", Ge)
+KWH_DC = _bounds(VehicleReading, "kwhDeliveredDc", Ge)
+BATTERY_TEMP = _bounds(VehicleReading, "batteryTemp", Ge)
+
+
+def _utc_text(value: Any, now: datetime) -> str | None:
+    try:
+        return iso_utc(parse_timestamp(value, now))
+    except ValueError:
+        return None
+
+
+def plain_meter(item: dict[str, Any], now: datetime) -> Line | None:
+    # Strict numbers: int or float, never bool (type(True) is bool). NaN fails every bound.
+    meter, kwh, volts = item.get("meterId"), item.get("kwhConsumedAc"), item.get("voltage")
+    if (not METER_FIELDS.issuperset(item) or item.get("type", "meter") != "meter"
+            or type(meter) is not str or not _valid_id(meter)
+            or (type(kwh) is not float and type(kwh) is not int)
+            or not KWH_AC[0] <= kwh <= KWH_AC[1]
+            or (type(volts) is not float and type(volts) is not int)
+            or not VOLTAGE[0] < volts <= VOLTAGE[1]):
+        return None
+    ts = _utc_text(item.get("timestamp"), now)
+    if ts is None:
+        return None
+    return "meter", meter, f"{meter}\t{ts}\t{float(kwh)!r}\t{float(volts)!r}\n"
+
+
+def plain_vehicle(item: dict[str, Any], now: datetime) -> Line | None:
+    vehicle, meter = item.get("vehicleId"), item.get("meterId")
+    soc, kwh, temp = item.get("soc"), item.get("kwhDeliveredDc"), item.get("batteryTemp")
+    if (not VEHICLE_FIELDS.issuperset(item) or item.get("type", "vehicle") != "vehicle"
+            or type(vehicle) is not str or not _valid_id(vehicle)
+            or (meter is not None and (type(meter) is not str or not _valid_id(meter)))
+            or (type(soc) is not float and type(soc) is not int)
+            or not SOC[0] <= soc <= SOC[1]
+            or (type(kwh) is not float and type(kwh) is not int)
+            or not KWH_DC[0] <= kwh <= KWH_DC[1]
+            or (type(temp) is not float and type(temp) is not int)
+            or not BATTERY_TEMP[0] <= temp <= BATTERY_TEMP[1]):
+        return None
+    ts = _utc_text(item.get("timestamp"), now)
+    if ts is None:
+        return None
+    return "vehicle", vehicle, (f"{vehicle}\t{ts}\t{float(soc)!r}\t{float(kwh)!r}\t"
+                                f"{float(temp)!r}\t{NULL if meter is None else meter}\n")
+
+
+PLAIN: dict[str, Callable[[dict[str, Any], datetime], Line | None]] = {
+    "meter": plain_meter,
+    "vehicle": plain_vehicle,
+}
