@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter as Tally
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -54,10 +53,11 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"])
 
 
-def readings_accepted(kinds: Iterable[str]) -> None:
-    """Count valid readings by type; one increment per type, not per reading."""
-    for kind, n in Tally(kinds).items():
-        READINGS_ACCEPTED.labels(kind).inc(n)
+def readings_accepted(counts: Mapping[str, int]) -> None:
+    """Count valid readings by type, as counted by the caller (one increment per type)."""
+    for kind, n in counts.items():
+        if n:
+            READINGS_ACCEPTED.labels(kind).inc(n)
 
 
 def readings_rejected(rejections: Sequence[Rejection]) -> None:

@@ -31,10 +31,12 @@ def register_router(p: Pipeline) -> None:
     settings = p.settings
 
     async def send_routed(lines: list[Line], pending: list[Any]) -> None:
+        accepted = dict.fromkeys(p.routed, 0)
         for batch in route(lines, settings.telemetry_partitions, settings.readings_per_batch):
             pending.append(await p.routed[batch.kind].send(
                 value=batch.encode(), partition=batch.partition))
-        metrics.readings_accepted(kind for kind, _, _ in lines)
+            accepted[batch.kind] += len(batch.lines)
+        metrics.readings_accepted(accepted)
 
     @p.app.agent(p.raw, name="router")
     async def router(stream: Any) -> None:
