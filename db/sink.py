@@ -239,7 +239,9 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes 
         await cur.execute(STAGING[kind])  # type: ignore[arg-type]
         async with cur.copy(COPY[kind]) as copy:  # type: ignore[arg-type]
             await copy.write(data)
-        await cur.execute(statement)  # type: ignore[arg-type]
+        # Binary results: PostgreSQL skips formatting a timestamp and the totals as text for
+        # every returned row (two rows a device), psycopg skips parsing them.
+        await cur.execute(statement, binary=True)  # type: ignore[arg-type]
         result = await cur.fetchall()
         width = LIVE_WIDTH[kind]
         inserted = next((r[0] for r in result if r[0] is not None), 0)
