@@ -12,6 +12,7 @@ before it acks its batch, as it did with Faust's futures.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -36,14 +37,30 @@ class Changelog:
 
     def set(self, table: Any, partition: int, key: str, value: dict[str, Any] | None) -> None:
         """Change ``table[key]`` (None deletes it) and queue its changelog record."""
-        if value is None:
-            table.data.pop(key, None)
-        else:
-            table.data[key] = value
-        payload = None if value is None else orjson.dumps(value)
-        produce(self.producer, table.changelog_topic.get_topic_name(), payload,  # type: ignore
-                orjson.dumps(key), self.delivery, partition)
-        self.pending += 1
+        self.set_many(table, ((partition, key, value),))
+
+    def set_many(self, table: Any,
+                 entries: Iterable[tuple[int, str, dict[str, Any] | None]]) -> None:
+        """``set`` for each (partition, key, value) of one table: a writer's batch changes a
+        key or two per device, and per key this loop is about half the cost of ``set``."""
+        data = table.data
+        topic = table.changelog_topic.get_topic_name()
+        send = self.producer.produce
+        queued = 0
+        for partition, key, value in entries:
+            if value is None:
+                data.pop(key, None)
+                payload = None
+            else:
+                data[key] = value
+                payload = orjson.dumps(value)
+            try:  # positional (topic, value, key, partition, on_delivery): keywords cost more
+                send(topic, payload, orjson.dumps(key), partition, self.delivery)
+            except BufferError:  # the local queue is full: wait for room
+                produce(self.producer, topic, payload, orjson.dumps(key), self.delivery,
+                        partition)
+            queued += 1
+        self.pending += queued
 
     async def flush(self, timeout: float = 60.0) -> None:
         """Return once every queued record is on the broker; raise if any was not."""

@@ -8,7 +8,7 @@ really inserted; assigning totals (not adding deltas) keeps a replayed changelog
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -20,10 +20,6 @@ from processor.routing import partition_for
 if TYPE_CHECKING:
     from processor.app import Pipeline
 
-FIELDS = {
-    "meter": ("kwhConsumedAc", "readings"),
-    "vehicle": ("kwhDeliveredDc", "batteryTempSum", "batteryTempCount", "readings"),
-}
 SOURCE_TOPIC = {"meter": topics.METER, "vehicle": topics.VEHICLE}
 
 
@@ -42,9 +38,22 @@ def key_hour(key: str) -> tuple[str, datetime]:
     return device_id, datetime.strptime(hour, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
 
 
+def _meter_hour(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {"kwhConsumedAc": row[2], "readings": row[3]}
+
+
+def _vehicle_hour(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {"kwhDeliveredDc": row[2], "batteryTempSum": row[3], "batteryTempCount": row[4],
+            "readings": row[5]}
+
+
+# A table value from a rollup row (device, hour, totals...) returned by the writer. Dict
+# literals: a batch builds one per device-hour.
+HOUR_VALUE = {"meter": _meter_hour, "vehicle": _vehicle_hour}
+
+
 def hour_value(kind: str, row: tuple[Any, ...]) -> dict[str, Any]:
-    """A table value from a rollup row (device, hour, totals...) returned by the writer."""
-    return dict(zip(FIELDS[kind], row[2:], strict=True))
+    return HOUR_VALUE[kind](row)
 
 
 def window_start(hours: int) -> datetime:
@@ -57,13 +66,19 @@ def apply_hours(changelog: Changelog, table: Any, kind: str, rows: Iterable[tupl
     """Set each device-hour to its new totals (the caller flushes the changelog). Restated rows
     (the stored rollups of a batch that held stored readings) are applied only from
     ``restated_since`` on and only where the table's value differs."""
+    changelog.set_many(table, _hour_entries(HOUR_VALUE[kind], rows, table.data, partitions,
+                                            restated_since))
+
+
+def _hour_entries(value_of: Any, rows: Iterable[tuple[Any, ...]], data: Any, partitions: int,
+                  restated_since: datetime | None) -> Iterator[tuple[int, str, dict[str, Any]]]:
     for row in rows:
         if restated_since is not None and row[1] < restated_since:
             continue
-        key, value = hour_key(row[0], row[1]), hour_value(kind, row)
-        if restated_since is not None and table.data.get(key) == value:
+        key, value = hour_key(row[0], row[1]), value_of(row)
+        if restated_since is not None and data.get(key) == value:
             continue
-        changelog.set(table, partition_for(row[0], partitions), key, value)
+        yield partition_for(row[0], partitions), key, value
 
 
 def expired_keys(keys: Iterable[str], before: datetime) -> list[str]:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LIVE_FIELDS = {
-    "meter": ("ts", "kwhConsumedAc", "voltage"),
-    "vehicle": ("ts", "soc", "kwhDeliveredDc", "batteryTemp", "meterId"),
-}
 
 
 # After a batch held readings already stored (a redelivery, a replay, a producer's retry), the
@@ -95,10 +92,35 @@ class BatchSink:
             self.conn = None
 
 
+def _meter_live(row: Row) -> dict[str, Any]:
+    return {"ts": iso_utc(row[1]), "kwhConsumedAc": row[2], "voltage": row[3]}
+
+
+def _vehicle_live(row: Row) -> dict[str, Any]:
+    return {"ts": iso_utc(row[1]), "soc": row[2], "kwhDeliveredDc": row[3],
+            "batteryTemp": row[4], "meterId": row[5]}
+
+
+# A live-table value from a live row as the writer statement returns it (id, ts, fields...;
+# the writers' session is in UTC). Dict literals: a batch builds one per device.
+LIVE_VALUE = {"meter": _meter_live, "vehicle": _vehicle_live}
+
+
 def live_value(kind: str, row: Row) -> dict[str, Any]:
-    """A live-table value from a changed live row returned by the writer statement."""
-    values = [iso_utc(row[1]), *row[2:]]  # the writers' session is in UTC
-    return dict(zip(LIVE_FIELDS[kind], values, strict=True))
+    return LIVE_VALUE[kind](row)
+
+
+def live_entries(kind: str, rows: Iterable[Row], data: Any,
+                 partitions: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(partition, key, value) of each returned live row newer than the table's value: a
+    stale row only comes back when a batch restates stored state (see ``BatchSink``)."""
+    value_of = LIVE_VALUE[kind]
+    for row in rows:
+        key = row[0]
+        value = value_of(row)
+        current = data.get(key)
+        if current is None or newer(value["ts"], current.get("ts")):
+            yield partition_for(key, partitions), key, value
 
 
 def exit_for_redelivery(kind: str, what: str) -> NoReturn:
@@ -132,12 +154,8 @@ def _register_writer(p: Pipeline, kind: str) -> None:
             except Exception:  # not a lost connection: data or schema trouble
                 exit_for_redelivery(kind, "batch failed")
             metrics.batch_written(kind, result.inserted, result.duplicates, started)
-            for row in result.live_changed:
-                value = live_value(kind, row)
-                current = table.data.get(row[0])
-                if current is None or newer(value["ts"], current.get("ts")):
-                    partition = partition_for(row[0], settings.telemetry_partitions)
-                    changelog.set(table, partition, row[0], value)
+            changelog.set_many(table, live_entries(kind, result.live_changed, table.data,
+                                                   settings.telemetry_partitions))
             restated = window_start(settings.hourly_window_hours) if result.duplicates else None
             apply_hours(changelog, p.hourly[kind], kind, result.hourly,
                         settings.telemetry_partitions, restated_since=restated)

@@ -56,7 +56,7 @@ class Delivery:
                 self.errors.append(str(err))
 
 
-def produce(producer: Producer, topic: str, value: bytes, key: bytes | None,
+def produce(producer: Producer, topic: str, value: bytes | None, key: bytes | None,
             on_delivery: Delivery, partition: int = -1) -> None:
     """Produce, waiting for room when the local queue is full instead of failing.
 

@@ -26,8 +26,10 @@ from processor.analytics import (
     trailing_id,
     window,
 )
+from processor.routing import partition_for
 from processor.web.analytics import encode_fleet
-from processor.windows import apply_hours, expired_keys, hour_key, key_hour
+from processor.windows import apply_hours, expired_keys, hour_key, hour_value, key_hour
+from processor.writers import live_entries, live_value
 
 T0 = datetime(2026, 2, 10, 19, 0, tzinfo=UTC)
 
@@ -138,14 +140,15 @@ def test_hourly_window_keys_round_trip_and_expire() -> None:
 
 
 class RecordedChangelog:
-    """Changelog.set without a broker: the table changes, the records are counted."""
+    """Changelog.set_many without a broker: the table changes, the records are counted."""
 
     def __init__(self) -> None:
         self.records: list[str] = []
 
-    def set(self, table: Any, partition: int, key: str, value: Any) -> None:
-        table.data[key] = value
-        self.records.append(key)
+    def set_many(self, table: Any, entries: Any) -> None:
+        for _, key, value in entries:
+            table.data[key] = value
+            self.records.append(key)
 
 
 def test_restated_hours_are_recorded_only_where_the_table_differs() -> None:
@@ -170,3 +173,27 @@ def test_fleet_encoded_in_chunks_equals_one_encoding(count: int) -> None:
                           "lastSeen": at, "alert": i % 7 == 0} for i in range(count)]}
     encoded = asyncio.run(encode_fleet(body))
     assert orjson.loads(encoded) == orjson.loads(orjson.dumps(body, default=str))
+
+
+def test_table_values_are_the_returned_rows_under_the_readings_names() -> None:
+    at = T0 + timedelta(minutes=3)
+    assert live_value("meter", ("M-1", at, 0.5, 230.0)) == {
+        "ts": "2026-02-10T19:03:00.000000+00:00", "kwhConsumedAc": 0.5, "voltage": 230.0}
+    assert live_value("vehicle", ("V-1", at, 50.0, 1.5, 30.0, None)) == {
+        "ts": "2026-02-10T19:03:00.000000+00:00", "soc": 50.0, "kwhDeliveredDc": 1.5,
+        "batteryTemp": 30.0, "meterId": None}
+    assert hour_value("meter", ("M-1", T0, 1.5, 3)) == {"kwhConsumedAc": 1.5, "readings": 3}
+    assert hour_value("vehicle", ("V-1", T0, 1.5, 60.0, 2, 3)) == {
+        "kwhDeliveredDc": 1.5, "batteryTempSum": 60.0, "batteryTempCount": 2, "readings": 3}
+
+
+def test_live_entries_skip_rows_not_newer_than_the_table() -> None:
+    table = {"M-1": live_value("meter", ("M-1", T0 + timedelta(minutes=5), 1.0, 230.0))}
+    rows = [("M-1", T0 + timedelta(minutes=5), 9.0, 231.0),  # the same minute: not newer
+            ("M-2", T0, 2.0, 229.0),  # not in the table yet
+            ("M-3", T0 + timedelta(minutes=1), 3.0, 228.0)]
+    entries = list(live_entries("meter", rows, table, 8))
+    assert [(key, value["kwhConsumedAc"]) for _, key, value in entries] == [("M-2", 2.0),
+                                                                          ("M-3", 3.0)]
+    assert [partition for partition, _, _ in entries] == [partition_for("M-2", 8),
+                                                          partition_for("M-3", 8)]
