@@ -6,35 +6,21 @@ changelog the largest cost of a writer (a batch touches one live key per device 
 key per device-hour). librdkafka produces the same records for a few microseconds each. The
 records are what Faust itself would write (JSON key and value, the key's partition, ``None`` as
 a tombstone), so Faust recovers the tables from them as usual. The writer awaits ``flush()``
-before it acks its batch, as it did with Faust's futures.
+(``processor.outbox``) before it acks its batch, as it did with Faust's futures.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from confluent_kafka import Producer
 
-from producers.kafka import Delivery, produce, producer_config
-
-
-class ChangelogError(RuntimeError):
-    pass
+from processor.outbox import Outbox
+from producers.kafka import produce
 
 
-class Changelog:
-    def __init__(self, bootstrap: str) -> None:
-        self.delivery = Delivery()
-        # Delivery reports for failures only: flush() says whether everything was delivered,
-        # and a Python callback per acked record cost ~1 us each (a batch of 30,000 readings
-        # changes ~20,000 keys).
-        self.producer = Producer(producer_config(
-            bootstrap, **{"linger.ms": 2, "delivery.report.only.error": True}))
-        self.pending = 0  # records produced since the last flush
-
+class Changelog(Outbox):
     def set(self, table: Any, partition: int, key: str, value: dict[str, Any] | None) -> None:
         """Change ``table[key]`` (None deletes it) and queue its changelog record."""
         self.set_many(table, ((partition, key, value),))
@@ -61,13 +47,3 @@ class Changelog:
                         partition)
             queued += 1
         self.pending += queued
-
-    async def flush(self, timeout: float = 60.0) -> None:
-        """Return once every queued record is on the broker; raise if any was not."""
-        if self.pending:
-            remaining = await asyncio.to_thread(self.producer.flush, timeout)
-            self.pending = 0
-            if remaining:
-                raise ChangelogError(f"{remaining} changelog records not delivered in {timeout}s")
-        if self.delivery.failed:
-            raise ChangelogError(f"changelog records failed: {self.delivery.errors}")

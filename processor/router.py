@@ -1,6 +1,9 @@
 """The router agent: ``telemetry.raw`` -> partition-aligned batches, and rejections -> DLQ.
 
 Raw messages are acked only once every batch and dead letter made from them is on the broker.
+Routed batches are produced through confluent-kafka (``processor.outbox``): librdkafka sends
+them from its own threads while the router validates on (aiokafka, Faust's producer, did it in
+the event loop's thread: 7-8% of the worker's time on batches).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from processor import metrics
 from processor.deadletter import dead_letter
 from processor.lines import Line
+from processor.outbox import Outbox
 from processor.routing import route
 from processor.validation import validate_message
 
@@ -29,12 +33,13 @@ YIELD_EVERY = 1_000  # readings validated between two turns of the event loop (~
 
 def register_router(p: Pipeline) -> None:
     settings = p.settings
+    outbox = Outbox(settings.kafka_bootstrap_servers or "")
+    topic_names = {kind: topic.get_topic_name() for kind, topic in p.routed.items()}
 
-    async def send_routed(lines: list[Line], pending: list[Any]) -> None:
+    def send_routed(lines: list[Line]) -> None:
         accepted = dict.fromkeys(p.routed, 0)
         for batch in route(lines, settings.telemetry_partitions, settings.readings_per_batch):
-            pending.append(await p.routed[batch.kind].send(
-                value=batch.encode(), partition=batch.partition))
+            outbox.send(topic_names[batch.kind], batch.encode(), None, batch.partition)
             accepted[batch.kind] += len(batch.lines)
         metrics.readings_accepted(accepted)
 
@@ -57,16 +62,17 @@ def register_router(p: Pipeline) -> None:
                     pending.append(await p.dlq.send(key=message.key, value=value))
                 metrics.readings_rejected(outcome.rejections)
                 if len(lines) >= ROUTE_EVERY:
-                    await send_routed(lines, pending)
+                    send_routed(lines)
                     lines = []
                 if unyielded >= YIELD_EVERY:
                     # Let HTTP requests and the writers run too: they share this event loop,
                     # and a take can be seconds of validation.
                     unyielded = 0
                     await asyncio.sleep(0)
-            await send_routed(lines, pending)
+            send_routed(lines)
             # Acked only once every batch and dead letter made from the take is on the broker.
             await asyncio.gather(*pending)
+            await outbox.flush()
             for event in events:
                 await stream.ack(event)
             metrics.RAW_MESSAGES.inc(len(events))

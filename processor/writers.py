@@ -19,9 +19,10 @@ import psycopg
 
 from db.sink import Row, WriteResult, connect, write_copy
 from processor import metrics
-from processor.changelog import Changelog, ChangelogError
+from processor.changelog import Changelog
 from processor.coalesce import newer
 from processor.models import iso_utc
+from processor.outbox import DeliveryError
 from processor.routing import partition_for
 from processor.windows import apply_hours, register_window_expiry, window_start
 
@@ -161,7 +162,7 @@ def _register_writer(p: Pipeline, kind: str) -> None:
                         settings.telemetry_partitions, restated_since=restated)
             try:
                 await changelog.flush()
-            except ChangelogError:
+            except DeliveryError:
                 exit_for_redelivery(kind, "table changelog not written")
             for event in events:
                 await stream.ack(event)
