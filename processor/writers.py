@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-
 # After a batch held readings already stored (a redelivery, a replay, a producer's retry), the
 # writer uses the conflict-handling insert for this long before it expects new readings again.
 CAREFUL_SECONDS = 60.0
