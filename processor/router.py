@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from processor import metrics
 from processor.deadletter import dead_letter
 from processor.lines import Line
-from processor.outbox import Outbox
+from processor.outbox import DeliveryError, Outbox
 from processor.routing import route
 from processor.validation import validate_message
+from processor.writers import exit_for_redelivery
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -72,7 +73,10 @@ def register_router(p: Pipeline) -> None:
             send_routed(lines)
             # Acked only once every batch and dead letter made from the take is on the broker.
             await asyncio.gather(*pending)
-            await outbox.flush()
+            try:
+                await outbox.flush()
+            except DeliveryError:
+                exit_for_redelivery("router", "routed batches not written")
             for event in events:
                 await stream.ack(event)
             metrics.RAW_MESSAGES.inc(len(events))

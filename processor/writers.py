@@ -122,10 +122,11 @@ def live_entries(kind: str, rows: Iterable[Row], data: Any,
             yield partition_for(key, partitions), key, value
 
 
-def exit_for_redelivery(kind: str, what: str) -> NoReturn:
+def exit_for_redelivery(agent: str, what: str) -> NoReturn:
     """Stop the process on an error retrying cannot fix, so the unacked batch is redelivered
-    to a restarted worker; Faust would restart just this agent without its events (a stall)."""
-    log.exception("%s writer: %s; exiting so the batch is redelivered", kind, what)
+    to a restarted worker; Faust would restart just this agent without its events (a stall).
+    Also used by the router."""
+    log.exception("%s: %s; exiting so the batch is redelivered", agent, what)
     logging.shutdown()
     os._exit(70)
 
@@ -151,7 +152,7 @@ def _register_writer(p: Pipeline, kind: str) -> None:
             try:
                 result = await sink.write(kind, data, data.count(b"\n"))
             except Exception:  # not a lost connection: data or schema trouble
-                exit_for_redelivery(kind, "batch failed")
+                exit_for_redelivery(f"{kind} writer", "batch failed")
             metrics.batch_written(kind, result.inserted, result.duplicates, started)
             changelog.set_many(table, live_entries(kind, result.live_changed, table.data,
                                                    settings.telemetry_partitions))
@@ -161,7 +162,7 @@ def _register_writer(p: Pipeline, kind: str) -> None:
             try:
                 await changelog.flush()
             except DeliveryError:
-                exit_for_redelivery(kind, "table changelog not written")
+                exit_for_redelivery(f"{kind} writer", "table changelog not written")
             for event in events:
                 await stream.ack(event)
 
