@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from annotated_types import Ge, Gt, Le
 
 from processor.models import (
     DEVICE_ID_PATTERN,
+    MAX_FUTURE,
     MeterReading,
     Reading,
     VehicleReading,
@@ -65,11 +67,27 @@ KWH_DC = _bounds(VehicleReading, "kwhDeliveredDc", Ge)
 BATTERY_TEMP = _bounds(VehicleReading, "batteryTemp", Ge)
 
 
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # no instant is ahead of it
+
+
+@lru_cache(maxsize=8192)
+def _instant(value: str) -> tuple[datetime, str]:
+    """A timestamp's instant and its COPY text, parsed once (a fleet's readings share them);
+    the future check is the caller's, per reading, so the cache never depends on the time."""
+    instant = parse_timestamp(value, _END_OF_TIME)
+    return instant, iso_utc(instant)
+
+
 def _utc_text(value: Any, now: datetime) -> str | None:
+    """``parse_timestamp``'s rule (a zoned ISO-8601 string, not ahead of ``now`` by more than
+    MAX_FUTURE), the instant as COPY text; None where the models must judge."""
+    if type(value) is not str:
+        return None
     try:
-        return iso_utc(parse_timestamp(value, now))
+        instant, text = _instant(value)
     except ValueError:
         return None
+    return None if instant - now > MAX_FUTURE else text
 
 
 def plain_meter(item: dict[str, Any], now: datetime) -> Line | None:
