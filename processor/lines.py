@@ -1,7 +1,8 @@
 """Valid readings as routed lines: (type, device id, COPY text line).
 
 Most readings are plainly valid, and building a pydantic model for each one to format it again
-was two thirds of the router's time. ``plain_line`` turns a decoded reading whose every field
+was two thirds of the router's time. ``PLAIN[type]`` (reached through
+``validation.plain_line``, which knows a reading's type) turns a decoded reading whose every field
 has the plain shape the models accept (numbers within the models' bounds, ids matching their
 pattern, a zoned timestamp not in the future, no other field) straight into its line, the same
 line as ``line_of(model)``. Anything else it hands back (``None``) to the models, which judge it

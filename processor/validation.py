@@ -65,6 +65,13 @@ def reading_type(item: dict[str, Any]) -> str | None:
     return None
 
 
+def plain_line(item: Any, now: datetime) -> Line | None:
+    """The routed line of a plainly valid reading (``processor.lines``), or None when the
+    models must judge it."""
+    kind = reading_type(item) if type(item) is dict else None
+    return PLAIN[kind](item, now) if kind is not None else None
+
+
 def validate_reading(item: Any, now: datetime | None = None) -> Reading | tuple[FieldError, ...]:
     """One reading (already decoded JSON): the model, or the field errors."""
     return _validate(item, {"now": now or datetime.now(UTC)})
@@ -154,9 +161,8 @@ def validate_message(raw: bytes | None, now: datetime | None = None, *,
     context = {"now": now}
     lines = outcome.lines
     for index, item in enumerate(items):
-        if as_lines and type(item) is dict:
-            kind = reading_type(item)
-            line = PLAIN[kind](item, now) if kind is not None else None
+        if as_lines:
+            line = plain_line(item, now)
             if line is not None:
                 lines.append(line)
                 continue

@@ -18,8 +18,13 @@ import orjson
 from aiohttp import web
 
 from processor import metrics, topics
-from processor.lines import PLAIN
-from processor.validation import FieldError, reading_type, readings_of, validate_reading
+from processor.validation import (
+    FieldError,
+    plain_line,
+    reading_type,
+    readings_of,
+    validate_reading,
+)
 from processor.web.coalesce import Coalescer
 
 if TYPE_CHECKING:
@@ -118,7 +123,7 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
     for index, item in enumerate(items):
         kind = reading_type(item) if isinstance(item, dict) else None
         result.types[index] = kind if kind in ("meter", "vehicle") else "unknown"
-        line = PLAIN[kind](item, now) if kind is not None else None
+        line = plain_line(item, now)
         if line is not None:  # plainly valid: no model needed (processor/lines.py)
             valid.append((index, item, line[1]))
             continue
