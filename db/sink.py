@@ -12,6 +12,8 @@ from typing import Any
 
 import psycopg
 
+from db.copy_format import HEADER, TRAILER, encode_rows
+
 Row = tuple[Any, ...]
 
 # Ids compare byte by byte, as in the tables (migration 0005).
@@ -25,9 +27,10 @@ STAGING = {
         meter_id text COLLATE "C") ON COMMIT DELETE ROWS""",
 }
 
+# Routed batches are rows of binary COPY (db.copy_format), in the staging tables' column order.
 COPY = {
-    "meter": "COPY meter_stage FROM STDIN",
-    "vehicle": "COPY vehicle_stage FROM STDIN",
+    "meter": "COPY meter_stage FROM STDIN (FORMAT binary)",
+    "vehicle": "COPY vehicle_stage FROM STDIN (FORMAT binary)",
 }
 
 # One statement per batch: staging -> history (RETURNING) -> live and rollups (and, for
@@ -203,13 +206,6 @@ class WriteResult:
         return self.received - self.inserted
 
 
-def copy_text(rows: Sequence[Row]) -> str:
-    """Rows as COPY text. Device ids match ``[A-Za-z0-9._:-]`` so nothing needs escaping."""
-    return "".join(
-        "\t".join(r"\N" if v is None else str(v) for v in row) + "\n" for row in rows
-    )
-
-
 async def connect(dsn: str) -> psycopg.AsyncConnection[Any]:
     """A connection for writers: UTC, so hourly rollups are UTC hours."""
     return await psycopg.AsyncConnection.connect(dsn, options="-c TimeZone=UTC")
@@ -217,14 +213,15 @@ async def connect(dsn: str) -> psycopg.AsyncConnection[Any]:
 
 async def write_batch(conn: psycopg.AsyncConnection[Any], kind: str,
                       rows: Sequence[Row]) -> WriteResult:
-    """Write one batch of rows in one transaction; committed when this returns."""
-    return await write_copy(conn, kind, copy_text(rows), len(rows))
+    """Write one batch of rows (values, ``copy_format.encode_rows``) in one transaction;
+    committed when this returns."""
+    return await write_copy(conn, kind, encode_rows(kind, rows))
 
 
-async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes | str,
-                     received: int, *, expect_new: bool = False,
-                     restate: bool = False) -> WriteResult:
-    """Write rows already in COPY text format (routed batch messages) in one transaction.
+async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, rows: bytes, *,
+                     expect_new: bool = False, restate: bool = False) -> WriteResult:
+    """Write rows already in binary COPY format (routed batch messages joined, without
+    ``HEADER`` and ``TRAILER``) in one transaction.
 
     With ``expect_new`` the history insert has no conflict handling (cheaper); a batch that
     holds a reading already stored then raises ``psycopg.errors.UniqueViolation``, its
@@ -232,13 +229,16 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, data: bytes 
     ``restate``, a batch that held stored readings returns the stored state of its devices
     and device-hours (``STORED``) for the writer's tables.
     """
-    if not received:
+    if not rows:
         return WriteResult(0, 0)
     statement = (WRITE_NEW if expect_new else WRITE)[kind]
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute(STAGING[kind])  # type: ignore[arg-type]
         async with cur.copy(COPY[kind]) as copy:  # type: ignore[arg-type]
-            await copy.write(data)
+            await copy.write(HEADER)
+            await copy.write(rows)
+            await copy.write(TRAILER)
+        received = cur.rowcount
         # Binary results: PostgreSQL skips formatting a timestamp and the totals as text for
         # every returned row (two rows a device), psycopg skips parsing them.
         await cur.execute(statement, binary=True)  # type: ignore[arg-type]

@@ -18,11 +18,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from db.copy_format import as_binary
 from db.sink import connect, write_copy
 from processor import topics
 from processor.validation import validate_message
 
 FLUSH_CHUNKS = 5000  # readings (raw) or routed batches between writes
+FLUSH_BYTES = 64 << 20  # or this much read (routed batches can hold 5,000 readings each)
 QUIET_AFTER_EOF = 1.5  # seconds without messages after end-of-partition before we stop
 
 
@@ -65,13 +67,17 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
     })
     summary = ReplaySummary()
     pending: dict[str, list[bytes]] = {"meter": [], "vehicle": []}
+    pending_bytes = 0
     conn = await connect(dsn)
 
     async def flush() -> None:
+        nonlocal pending_bytes
+        pending_bytes = 0
         for kind, chunks in pending.items():
             if chunks:
-                data = b"".join(chunks)
-                result = await write_copy(conn, kind, data, data.count(b"\n"))
+                result = await write_copy(conn, kind, b"".join(chunks))
+                if topic != topics.RAW:  # a routed batch's readings are counted by COPY
+                    summary.readings += result.received
                 summary.inserted += result.inserted
                 summary.already_present += result.duplicates
                 chunks.clear()
@@ -109,6 +115,7 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
                     open_parts.discard(part)
                     continue
                 summary.read += 1
+                pending_bytes += len(msg.value() or b"")
                 _collect(topic, msg.value(), summary, pending)
             # The broker's end offset can be reported early (notes/tansu.md): a partition is
             # done once it has been quiet for a moment after its end-of-partition event.
@@ -116,7 +123,8 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
                 if now - seen >= QUIET_AFTER_EOF:
                     open_parts.discard(part)
                     del eof_at[part]
-            if sum(len(chunks) for chunks in pending.values()) >= FLUSH_CHUNKS:
+            if (sum(len(chunks) for chunks in pending.values()) >= FLUSH_CHUNKS
+                    or pending_bytes >= FLUSH_BYTES):
                 await flush()
             if now - last_report >= 2:
                 last_report = now
@@ -143,9 +151,8 @@ def _collect(topic: str, value: bytes | None, summary: ReplaySummary,
         for rejection in outcome.rejections:
             if len(summary.reasons) < 5:
                 summary.reasons.append(rejection.reason)
-        for kind, _, text in outcome.lines:
-            pending[kind].append(text.encode())
-    else:  # a routed batch: COPY text already, one line a reading
-        data = value or b""
-        summary.readings += data.count(b"\n")
-        pending[ROUTED_KIND[topic]].append(data)
+        for kind, _, row in outcome.lines:
+            pending[kind].append(row)
+    else:  # a routed batch: binary COPY rows already (or an older router's COPY text)
+        kind = ROUTED_KIND[topic]
+        pending[kind].append(as_binary(kind, value or b""))

@@ -41,7 +41,7 @@ def register_router(p: Pipeline) -> None:
         accepted = dict.fromkeys(p.routed, 0)
         for batch in route(lines, settings.telemetry_partitions, settings.readings_per_batch):
             outbox.send(topic_names[batch.kind], batch.encode(), None, batch.partition)
-            accepted[batch.kind] += len(batch.lines)
+            accepted[batch.kind] += len(batch.rows)
         metrics.readings_accepted(accepted)
 
     @p.app.agent(p.raw, name="router")

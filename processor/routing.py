@@ -12,11 +12,9 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from processor.models import MeterReading, Reading, VehicleReading, iso_utc
+from db.copy_format import meter_row, micros, vehicle_row
+from processor.models import MeterReading, Reading, VehicleReading
 
-MeterRow = tuple[str, str, float, float]  # meter_id, ts, kwh_consumed_ac, voltage
-VehicleRow = tuple[str, str, float, float, float, str | None]
-# vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id
 Row = tuple[Any, ...]
 
 
@@ -27,59 +25,51 @@ def partition_for(device_id: str, partitions: int) -> int:
 
 
 def to_row(reading: Reading) -> Row:
-    ts = reading.timestamp.isoformat(timespec="microseconds")
+    """A reading's values in the staging table's column order (tests and tools)."""
     if isinstance(reading, MeterReading):
-        return (reading.meterId, ts, reading.kwhConsumedAc, reading.voltage)
+        return (reading.meterId, reading.timestamp, reading.kwhConsumedAc, reading.voltage)
     assert isinstance(reading, VehicleReading)
-    return (reading.vehicleId, ts, reading.soc, reading.kwhDeliveredDc, reading.batteryTemp,
-            reading.meterId)
+    return (reading.vehicleId, reading.timestamp, reading.soc, reading.kwhDeliveredDc,
+            reading.batteryTemp, reading.meterId)
 
 
-def copy_line(reading: Reading) -> str:
-    """A reading as one line of COPY text (what ``copy_text([to_row(reading)])`` gives,
-    built in one step: this runs once per reading)."""
-    ts = iso_utc(reading.timestamp)
+def copy_row(reading: Reading) -> bytes:
+    """A reading as one row of binary COPY (``db.copy_format``)."""
+    ts = micros(reading.timestamp)
     if isinstance(reading, MeterReading):
-        return f"{reading.meterId}\t{ts}\t{reading.kwhConsumedAc!r}\t{reading.voltage!r}\n"
+        return meter_row(reading.meterId, ts, reading.kwhConsumedAc, reading.voltage)
     assert isinstance(reading, VehicleReading)
-    meter = reading.meterId if reading.meterId is not None else r"\N"
-    return (f"{reading.vehicleId}\t{ts}\t{reading.soc!r}\t{reading.kwhDeliveredDc!r}\t"
-            f"{reading.batteryTemp!r}\t{meter}\n")
+    return vehicle_row(reading.vehicleId, ts, reading.soc, reading.kwhDeliveredDc,
+                       reading.batteryTemp, reading.meterId)
 
 
 @dataclass(frozen=True)
 class RoutedBatch:
     kind: str  # "meter" or "vehicle"
     partition: int
-    lines: list[str]  # COPY text, one reading a line
+    rows: list[bytes]  # binary COPY rows, one a reading
 
     def encode(self) -> bytes:
-        """The batch message: the readings in PostgreSQL's COPY text format, one a line. The
+        """The batch message: the readings as rows of PostgreSQL's binary COPY format. The
         topic says the type; writers hand the bytes to COPY as they are, with no decoding
         (JSON here cost more than all of the writer's own work, see docs/performance.md)."""
-        return "".join(self.lines).encode()
+        return b"".join(self.rows)
 
 
-def route(lines: list[tuple[str, str, str]], partitions: int,
+def route(lines: list[tuple[str, str, bytes]], partitions: int,
           max_rows: int) -> list[RoutedBatch]:
-    """Group routed lines (type, device id, COPY line; ``processor.lines``) by type and owning
+    """Group routed lines (type, device id, COPY row; ``processor.lines``) by type and owning
     partition, in arrival order, at most max_rows a batch."""
-    groups: dict[tuple[str, int], list[str]] = {}
-    for kind, device, text in lines:
+    groups: dict[tuple[str, int], list[bytes]] = {}
+    for kind, device, row in lines:
         key = (kind, partition_for(device, partitions))
         group = groups.get(key)
         if group is None:
-            groups[key] = [text]
+            groups[key] = [row]
         else:
-            group.append(text)
+            group.append(row)
     batches = []
-    for (kind, partition), texts in groups.items():
-        for start in range(0, len(texts), max_rows):
-            batches.append(RoutedBatch(kind, partition, texts[start:start + max_rows]))
+    for (kind, partition), rows in groups.items():
+        for start in range(0, len(rows), max_rows):
+            batches.append(RoutedBatch(kind, partition, rows[start:start + max_rows]))
     return batches
-
-
-def decode_batch(raw: bytes) -> list[tuple[str | None, ...]]:
-    """The rows of a batch message, as text (``None`` for NULL): for tools and tests."""
-    return [tuple(None if v == r"\N" else v for v in line.split("\t"))
-            for line in raw.decode().splitlines()]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
 
+from db.copy_format import as_binary
 from db.sink import Row, WriteResult, connect, write_copy
 from processor import metrics
 from processor.changelog import Changelog
@@ -53,7 +54,7 @@ class BatchSink:
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.careful_until = 0.0
 
-    async def write(self, kind: str, data: bytes, received: int) -> WriteResult:
+    async def write(self, kind: str, rows: bytes) -> WriteResult:
         delay = 0.5
         failures = 0
         while True:
@@ -62,7 +63,7 @@ class BatchSink:
                     self.conn = await connect(self.dsn)
                     if failures:
                         log.warning("%s writer: database reachable again, resuming", kind)
-                return await self._write(self.conn, kind, data, received)
+                return await self._write(self.conn, kind, rows)
             except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
                 failures += 1
                 log.warning("%s writer: database unavailable (%s); retry %d in %.1fs, "
@@ -72,17 +73,17 @@ class BatchSink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
 
-    async def _write(self, conn: psycopg.AsyncConnection[Any], kind: str, data: bytes,
-                     received: int) -> WriteResult:
+    async def _write(self, conn: psycopg.AsyncConnection[Any], kind: str,
+                     rows: bytes) -> WriteResult:
         if time.monotonic() >= self.careful_until:
             try:
-                return await write_copy(conn, kind, data, received, expect_new=True)
+                return await write_copy(conn, kind, rows, expect_new=True)
             except psycopg.errors.UniqueViolation:
                 self.careful_until = time.monotonic() + CAREFUL_SECONDS
                 metrics.CAREFUL_WRITES.labels(kind).inc()
                 log.info("%s writer: a batch held readings already stored; written again "
                          "skipping them, and so for the next %.0fs", kind, CAREFUL_SECONDS)
-        return await write_copy(conn, kind, data, received, restate=True)
+        return await write_copy(conn, kind, rows, restate=True)
 
     async def _close(self) -> None:
         if self.conn is not None:
@@ -147,10 +148,10 @@ def _register_writer(p: Pipeline, kind: str) -> None:
         async for events in stream.noack().noack_take(
             settings.writer_batch_max, within=settings.writer_flush_seconds
         ):
-            data = b"".join(event.value for event in events)  # COPY text, line per reading
+            rows = b"".join([as_binary(kind, event.value) for event in events])  # binary COPY
             started = time.perf_counter()
             try:
-                result = await sink.write(kind, data, data.count(b"\n"))
+                result = await sink.write(kind, rows)
             except Exception:  # not a lost connection: data or schema trouble
                 exit_for_redelivery(f"{kind} writer", "batch failed")
             metrics.batch_written(kind, result.inserted, result.duplicates, started)

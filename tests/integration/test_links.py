@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 from db.analytics import SET_LINK
-from db.sink import connect, copy_text, write_copy
+from db.copy_format import encode_rows
+from db.sink import connect, write_copy
 from tests.helpers import query
 
 pytestmark = pytest.mark.integration
@@ -97,9 +98,9 @@ async def run(dsn: str, steps: list[tuple[str, Any]]) -> None:
                 continue
             rows = [(v, ts(m), 50.0, 0.1, 25.0, meter) for v, m, meter in step]
             try:
-                await write_copy(conn, "vehicle", copy_text(rows), len(rows), expect_new=True)
+                await write_copy(conn, "vehicle", encode_rows("vehicle", rows), expect_new=True)
             except psycopg.errors.UniqueViolation:
-                await write_copy(conn, "vehicle", copy_text(rows), len(rows))
+                await write_copy(conn, "vehicle", encode_rows("vehicle", rows))
     finally:
         await conn.close()
 

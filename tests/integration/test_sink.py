@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from db.sink import connect, copy_text, write_copy
+from db.copy_format import encode_rows
+from db.sink import connect, write_copy
 from processor import metrics
 from processor.writers import BatchSink
 from tests.helpers import query
@@ -37,14 +38,14 @@ def test_expecting_new_readings_a_stored_one_fails_the_batch_and_changes_nothing
     async def scenario() -> None:
         conn = await connect(dsn)
         try:
-            first = await write_copy(conn, "meter", copy_text(rows("m-1", range(0, 3))), 3,
+            first = await write_copy(conn, "meter", encode_rows("meter", rows("m-1", range(0, 3))),
                                      expect_new=True)
             assert (first.inserted, len(first.live_changed), len(first.hourly)) == (3, 1, 1)
             with pytest.raises(psycopg.errors.UniqueViolation):
-                await write_copy(conn, "meter", copy_text(rows("m-1", range(2, 6))), 4,
-                                 expect_new=True)
+                await write_copy(conn, "meter", encode_rows("meter", rows("m-1", range(2, 6))),
+                                     expect_new=True)
             # The connection is usable again and the same batch goes in skipping the stored one.
-            again = await write_copy(conn, "meter", copy_text(rows("m-1", range(2, 6))), 4)
+            again = await write_copy(conn, "meter", encode_rows("meter", rows("m-1", range(2, 6))))
             assert (again.inserted, again.duplicates) == (3, 1)
         finally:
             await conn.close()
@@ -63,8 +64,7 @@ def test_the_sink_writes_a_redelivered_batch_exactly_and_stays_careful(
         out = []
         try:
             for batch in (range(0, 4), range(2, 8), range(8, 10)):
-                data = copy_text(rows("m-2", batch)).encode()
-                result = await sink.write("meter", data, len(batch))
+                result = await sink.write("meter", encode_rows("meter", rows("m-2", batch)))
                 out.append((result.inserted, result.duplicates))
             assert sink.careful_until > 0  # the third batch was written the careful way
         finally:
@@ -85,16 +85,16 @@ def test_a_batch_holding_stored_readings_restates_their_live_rows_and_rollups(
     async def scenario() -> None:
         sink = BatchSink(dsn, max_backoff=1.0)
         try:
-            first = await sink.write("meter", copy_text(rows("m-3", range(0, 3))).encode(), 3)
+            first = await sink.write("meter", encode_rows("meter", rows("m-3", range(0, 3))))
             assert [r[0] for r in first.live_changed] == ["m-3"]
-            again = await sink.write("meter", copy_text(rows("m-3", range(0, 3))).encode(), 3)
+            again = await sink.write("meter", encode_rows("meter", rows("m-3", range(0, 3))))
             assert (again.inserted, again.duplicates) == (0, 3)
             (live,) = again.live_changed
             assert (live[0], live[1].minute, live[2], live[3]) == ("m-3", 2, 0.5, 230.0)
             (hour,) = again.hourly
             assert (hour[0], hour[1].hour, hour[2], hour[3]) == ("m-3", 10, 1.5, 3)
             # Partly new: the state after this batch, not only what it changed.
-            more = await sink.write("meter", copy_text(rows("m-3", range(1, 5))).encode(), 4)
+            more = await sink.write("meter", encode_rows("meter", rows("m-3", range(1, 5))))
             assert (more.inserted, more.duplicates) == (2, 2)
             assert [(r[0], r[1].minute) for r in more.live_changed] == [("m-3", 4)]
             assert [(r[0], r[2], r[3]) for r in more.hourly] == [("m-3", 2.5, 5)]
