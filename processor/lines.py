@@ -39,7 +39,19 @@ from processor.models import (
 from processor.routing import copy_row
 
 Line = tuple[str, str, bytes]  # type, device id, binary COPY row (what the writers copy)
-_valid_id = re.compile(DEVICE_ID_PATTERN).fullmatch  # fullmatch: "$" would allow a final \n
+_id_pattern = re.compile(DEVICE_ID_PATTERN).fullmatch  # fullmatch: "$" would allow a final \n
+_KNOWN_IDS: set[str] = set()  # ids that matched it: a fleet repeats its ids (a set hit is ~1/5)
+_KNOWN_IDS_MAX = 262_144
+
+
+def _new_id(value: str) -> bool:
+    """Whether an id not known yet matches the pattern; remembered if it does."""
+    if not _id_pattern(value):
+        return False
+    if len(_KNOWN_IDS) >= _KNOWN_IDS_MAX:
+        _KNOWN_IDS.clear()
+    _KNOWN_IDS.add(value)
+    return True
 
 
 def line_of(reading: Reading) -> Line:
@@ -76,49 +88,56 @@ BATTERY_TEMP = _bounds(VehicleReading, "batteryTemp", Ge)
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # no instant is ahead of it
 
 
+def latest_ts(now: datetime) -> int:
+    """The latest timestamp (as COPY's value, microseconds) a reading judged at ``now`` may
+    have: MAX_FUTURE ahead. Computed once a message or request, compared as an integer."""
+    return micros(now + MAX_FUTURE)
+
+
 @lru_cache(maxsize=8192)
-def _instant(value: str) -> tuple[datetime, int]:
-    """A timestamp's instant and its COPY value, parsed once (a fleet's readings share them);
-    the future check is the caller's, per reading, so the cache never depends on the time."""
-    instant = parse_timestamp(value, _END_OF_TIME)
-    return instant, micros(instant)
+def _micros(value: str) -> int:
+    """A timestamp's COPY value, parsed once (a fleet's readings share them); the future check
+    is the caller's, per reading, so the cache never depends on the time."""
+    return micros(parse_timestamp(value, _END_OF_TIME))
 
 
-def _ts(value: Any, now: datetime) -> int | None:
-    """``parse_timestamp``'s rule (a zoned ISO-8601 string, not ahead of ``now`` by more than
-    MAX_FUTURE), the instant as COPY's value; None where the models must judge."""
+def _ts(value: Any, latest: int) -> int | None:
+    """``parse_timestamp``'s rule (a zoned ISO-8601 string, not ahead of the time of judging by
+    more than MAX_FUTURE: ``latest_ts``), the instant as COPY's value; None where the models
+    must judge. In whole microseconds, as datetimes count, the comparison is exact."""
     if type(value) is not str:
         return None
     try:
-        instant, ts = _instant(value)
+        ts = _micros(value)
     except ValueError:
         return None
-    return None if instant - now > MAX_FUTURE else ts
+    return None if ts > latest else ts
 
 
-def plain_meter(item: dict[str, Any], now: datetime) -> Line | None:
+def plain_meter(item: dict[str, Any], latest: int) -> Line | None:
     # Strict numbers: int or float, never bool (type(True) is bool). NaN fails every bound.
     meter, kwh, volts = item.get("meterId"), item.get("kwhConsumedAc"), item.get("voltage")
     if (not METER_FIELDS.issuperset(item) or item.get("type", "meter") != "meter"
-            or type(meter) is not str or not _valid_id(meter)
+            or type(meter) is not str or (meter not in _KNOWN_IDS and not _new_id(meter))
             or (type(kwh) is not float and type(kwh) is not int)
             or not KWH_AC[0] <= kwh <= KWH_AC[1]
             or (type(volts) is not float and type(volts) is not int)
             or not VOLTAGE[0] < volts <= VOLTAGE[1]):
         return None
-    ts = _ts(item.get("timestamp"), now)
+    ts = _ts(item.get("timestamp"), latest)
     if ts is None:
         return None
     # meter_row, inlined: this runs once per reading (struct packs an int as a float8 too)
     return "meter", meter, meter_head(meter) + meter_values(8, ts, 8, kwh, 8, volts)
 
 
-def plain_vehicle(item: dict[str, Any], now: datetime) -> Line | None:
+def plain_vehicle(item: dict[str, Any], latest: int) -> Line | None:
     vehicle, meter = item.get("vehicleId"), item.get("meterId")
     soc, kwh, temp = item.get("soc"), item.get("kwhDeliveredDc"), item.get("batteryTemp")
     if (not VEHICLE_FIELDS.issuperset(item) or item.get("type", "vehicle") != "vehicle"
-            or type(vehicle) is not str or not _valid_id(vehicle)
-            or (meter is not None and (type(meter) is not str or not _valid_id(meter)))
+            or type(vehicle) is not str or (vehicle not in _KNOWN_IDS and not _new_id(vehicle))
+            or (meter is not None and (type(meter) is not str
+                                       or (meter not in _KNOWN_IDS and not _new_id(meter))))
             or (type(soc) is not float and type(soc) is not int)
             or not SOC[0] <= soc <= SOC[1]
             or (type(kwh) is not float and type(kwh) is not int)
@@ -126,7 +145,7 @@ def plain_vehicle(item: dict[str, Any], now: datetime) -> Line | None:
             or (type(temp) is not float and type(temp) is not int)
             or not BATTERY_TEMP[0] <= temp <= BATTERY_TEMP[1]):
         return None
-    ts = _ts(item.get("timestamp"), now)
+    ts = _ts(item.get("timestamp"), latest)
     if ts is None:
         return None
     return "vehicle", vehicle, (vehicle_head(vehicle) + vehicle_values(8, ts, 8, soc, 8, kwh,
@@ -134,7 +153,7 @@ def plain_vehicle(item: dict[str, Any], now: datetime) -> Line | None:
                                 + link_field(meter))
 
 
-PLAIN: dict[str, Callable[[dict[str, Any], datetime], Line | None]] = {
+PLAIN: dict[str, Callable[[dict[str, Any], int], Line | None]] = {
     "meter": plain_meter,
     "vehicle": plain_vehicle,
 }

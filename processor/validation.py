@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from processor.lines import PLAIN, Line, line_of
+from processor.lines import PLAIN, Line, latest_ts, line_of
 from processor.models import MeterReading, Reading, VehicleReading
 
 MODELS: dict[str, type[MeterReading] | type[VehicleReading]] = {
@@ -65,11 +65,11 @@ def reading_type(item: dict[str, Any]) -> str | None:
     return None
 
 
-def plain_line(item: Any, now: datetime) -> Line | None:
-    """The routed line of a plainly valid reading (``processor.lines``), or None when the
-    models must judge it."""
+def plain_line(item: Any, latest: int) -> Line | None:
+    """The routed line of a plainly valid reading (``processor.lines``; ``latest``:
+    ``lines.latest_ts`` of the time of judging), or None when the models must judge it."""
     kind = reading_type(item) if type(item) is dict else None
-    return PLAIN[kind](item, now) if kind is not None else None
+    return PLAIN[kind](item, latest) if kind is not None else None
 
 
 def validate_reading(item: Any, now: datetime | None = None) -> Reading | tuple[FieldError, ...]:
@@ -159,10 +159,11 @@ def validate_message(raw: bytes | None, now: datetime | None = None, *,
     single = not isinstance(document, list) and document.get("type") != "batch"
     now = now or datetime.now(UTC)
     context = {"now": now}
+    latest = latest_ts(now) if as_lines else 0
     lines = outcome.lines
     for index, item in enumerate(items):
         if as_lines:
-            line = plain_line(item, now)
+            line = plain_line(item, latest)
             if line is not None:
                 lines.append(line)
                 continue

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from processor import metrics, topics
+from processor.lines import latest_ts
 from processor.validation import (
     FieldError,
     plain_line,
@@ -118,12 +119,13 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
         return error(413, f"{len(items)} readings in one request, at most {max_readings} "
                           "(HTTP_MAX_READINGS); split it into several requests")
     now = now or datetime.now(UTC)
+    latest = latest_ts(now)
     result = Plan(total=len(items))
     valid: list[tuple[int, Any, str]] = []  # index, reading as sent, device id
     for index, item in enumerate(items):
         kind = reading_type(item) if isinstance(item, dict) else None
         result.types[index] = kind if kind in ("meter", "vehicle") else "unknown"
-        line = plain_line(item, now)
+        line = plain_line(item, latest)
         if line is not None:  # plainly valid: no model needed (processor/lines.py)
             valid.append((index, item, line[1]))
             continue
