@@ -44,6 +44,21 @@ def count(dsn: str, table: str, id_col: str, prefix: str) -> int:
                  (prefix + "%",))[0][0]
 
 
+def test_readings_are_read_whatever_codec_their_producer_compressed_them_with(
+        services: Services, worker: Worker) -> None:
+    run = uid()
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    codecs = ("none", "gzip", "snappy", "lz4", "zstd")
+    for codec in codecs:
+        publish(services.bootstrap, [meter(f"M-{run}-{codec}", at, 0.5)], compression=codec)
+        publish(services.bootstrap, [[vehicle(f"V-{run}-{codec}", at, 0.4)]], compression=codec)
+    wait_until(lambda: count(services.dsn, "meter_history", "meter_id", f"M-{run}-")
+               + count(services.dsn, "vehicle_history", "vehicle_id", f"V-{run}-")
+               == 2 * len(codecs), what="a reading of each codec")
+    assert {row[0] for row in history(services.dsn, "meter_history", "meter_id",
+                                      f"M-{run}-")} == {f"M-{run}-{c}" for c in codecs}
+
+
 def test_readings_reach_history_and_live_exactly_once(services: Services, worker: Worker) -> None:
     run = uid()
     now = datetime.now(UTC).replace(microsecond=0)
