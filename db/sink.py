@@ -172,6 +172,26 @@ STORED = {
 }
 
 
+# After a batch that held stored readings: those of its readings whose values differ from the
+# stored reading of the same device and time (a producer that changed its mind, or two devices
+# sharing an id). Rows: the staged values, then the stored ones, in the staging column order.
+# Only run on that path, so new batches never pay for it. (Two readings of one device and time
+# within a batch: the first is stored, the second is compared with it.)
+CONFLICTS = {
+    "meter": """
+SELECT s.meter_id, s.ts, s.kwh_consumed_ac, s.voltage, h.kwh_consumed_ac, h.voltage
+FROM meter_stage s JOIN meter_history h USING (meter_id, ts)
+WHERE (s.kwh_consumed_ac, s.voltage) IS DISTINCT FROM (h.kwh_consumed_ac, h.voltage)""",
+    "vehicle": """
+SELECT s.vehicle_id, s.ts, s.soc, s.kwh_delivered_dc, s.battery_temp, s.meter_id,
+       h.soc, h.kwh_delivered_dc, h.battery_temp, h.meter_id
+FROM vehicle_stage s JOIN vehicle_history h USING (vehicle_id, ts)
+WHERE (s.soc, s.kwh_delivered_dc, s.battery_temp, s.meter_id)
+      IS DISTINCT FROM (h.soc, h.kwh_delivered_dc, h.battery_temp, h.meter_id)""",
+}
+VALUE_WIDTH = {"meter": 2, "vehicle": 4}  # value columns of a reading after (id, ts)
+
+
 def _without_history_conflicts(statement: str) -> str:
     """The statement with a plain history insert: no ON CONFLICT on it (live, rollups and
     links keep theirs). ON CONFLICT DO NOTHING makes PostgreSQL insert each row speculatively
@@ -200,10 +220,19 @@ class WriteResult:
     inserted: int
     live_changed: list[Row] = field(default_factory=list)  # (id, ts, ...) per device
     hourly: list[Row] = field(default_factory=list)  # (id, hour, totals...) per device-hour
+    # readings not inserted because a different reading of the same device and time is
+    # stored: (id, ts, received values..., stored values...), with ``find_conflicts``
+    conflicts: list[Row] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        """Readings not inserted: stored already, identical or not."""
+        return self.received - self.inserted
 
     @property
     def duplicates(self) -> int:
-        return self.received - self.inserted
+        """Readings identical to a stored one (a redelivery, a replay, a producer's retry)."""
+        return self.skipped - len(self.conflicts)
 
 
 async def connect(dsn: str) -> psycopg.AsyncConnection[Any]:
@@ -219,7 +248,8 @@ async def write_batch(conn: psycopg.AsyncConnection[Any], kind: str,
 
 
 async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, rows: bytes, *,
-                     expect_new: bool = False, restate: bool = False) -> WriteResult:
+                     expect_new: bool = False, restate: bool = False,
+                     find_conflicts: bool = False) -> WriteResult:
     """Write rows already in binary COPY format (routed batch messages joined, without
     ``HEADER`` and ``TRAILER``) in one transaction.
 
@@ -227,7 +257,8 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, rows: bytes,
     holds a reading already stored then raises ``psycopg.errors.UniqueViolation``, its
     transaction rolled back, and must be written again without ``expect_new``. With
     ``restate``, a batch that held stored readings returns the stored state of its devices
-    and device-hours (``STORED``) for the writer's tables.
+    and device-hours (``STORED``) for the writer's tables. With ``find_conflicts``, such a
+    batch also returns its readings that differ from the stored ones (``CONFLICTS``).
     """
     if not rows:
         return WriteResult(0, 0)
@@ -245,12 +276,16 @@ async def write_copy(conn: psycopg.AsyncConnection[Any], kind: str, rows: bytes,
         result = await cur.fetchall()
         width = LIVE_WIDTH[kind]
         inserted = next((r[0] for r in result if r[0] is not None), 0)
+        conflicts: list[Row] = []
+        if find_conflicts and inserted < received:
+            await cur.execute(CONFLICTS[kind], binary=True)  # type: ignore[arg-type]
+            conflicts = await cur.fetchall()
         if restate and inserted < received:
             live_sql, hourly_sql = STORED[kind]
             await cur.execute(live_sql)  # type: ignore[arg-type]
             changed = await cur.fetchall()
             await cur.execute(hourly_sql)  # type: ignore[arg-type]
-            return WriteResult(received, inserted, changed, await cur.fetchall())
+            return WriteResult(received, inserted, changed, await cur.fetchall(), conflicts)
     changed = [tuple(r[1:1 + width]) for r in result if r[0] is not None and r[1] is not None]
     hourly = [tuple(r[1 + width:]) for r in result if r[0] is None]
-    return WriteResult(received, inserted, changed, hourly)
+    return WriteResult(received, inserted, changed, hourly, conflicts)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from db import analytics as queries
 from processor import topics
 from processor.analytics import Figures, crossing, fmt_percent, iso, window
+from processor.checkpoint import TRANSIENT, guarded
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -61,11 +62,13 @@ def register_alerts(p: Pipeline) -> None:
                         key_serializer="raw", value_serializer="raw")
 
     @p.app.timer(interval=settings.alert_interval_seconds, on_leader=True)
+    @guarded("efficiency alerts")
     async def judge_efficiency() -> None:
         try:
             await evaluate(p, topic)
-        except Exception:  # a bad tick must not stop the timer; the next one tries again
-            log.exception("efficiency alerts: evaluation failed")
+        except TRANSIENT as exc:  # the database or broker is away: the next tick tries again
+            log.warning("efficiency alerts: evaluation failed (%s: %s); retrying in %.0fs",
+                        type(exc).__name__, exc, settings.alert_interval_seconds)
 
 
 async def evaluate(p: Pipeline, topic: Any) -> int:

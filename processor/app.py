@@ -9,8 +9,10 @@ from typing import Any
 import faust
 
 from processor import metrics, topics
+from processor.checkpoint import guarded
 from processor.faust_fixes import fetch_max_wait, seek_before_resume
 from processor.settings import Settings
+from processor.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,10 @@ class Pipeline:
     live: dict[str, Any]  # "meter" / "vehicle" -> Faust table: device id -> latest reading
     # "meter" / "vehicle" -> Faust table: "device|hour" -> that hour's rollup totals
     hourly: dict[str, Any] = field(default_factory=dict)
+    watchdog: Watchdog = field(default_factory=lambda: Watchdog({}, 60.0))
+
+# The agents, and the topic each one consumes (the stall watchdog compares its lag).
+AGENTS = {"router": topics.RAW, "meter_writer": topics.METER, "vehicle_writer": topics.VEHICLE}
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -89,7 +95,8 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
                         key_type=str)  # values: plain JSON objects
         for kind in ("meter", "vehicle")
     }
-    pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live, hourly)
+    pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live, hourly,
+                        Watchdog(AGENTS, settings.stall_seconds))
 
     from processor.brokerwatch import register_brokerwatch
     from processor.router import register_router
@@ -106,13 +113,18 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     register_alerts(pipeline)
     from processor.maintenance import register_maintenance  # partitions, retention
     register_maintenance(pipeline)
+    from processor import watchdog
+
+    watchdog.register(pipeline)
 
     @app.timer(interval=10.0)
+    @guarded("progress log")
     async def progress() -> None:
         log.info("progress: %s", metrics.progress_line())
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        pipeline.watchdog.restart_clocks()
         owned = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW)
         log.info("worker owns partitions %s of %s", owned, topics.RAW)
 

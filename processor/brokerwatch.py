@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
 from processor import topics
+from processor.checkpoint import guarded
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -52,10 +53,12 @@ def register_brokerwatch(p: Pipeline, interval: float = 10.0) -> None:
     known: dict[str, tuple[str, int]] = {}
 
     @p.app.task
+    @guarded("topic watch")
     async def remember_topics() -> None:
         known.update(await asyncio.to_thread(topic_ids, bootstrap, names))
 
     @p.app.timer(interval=interval)
+    @guarded("topic watch")
     async def watch_topics() -> None:
         if not known:
             return

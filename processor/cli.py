@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from processor.settings import Settings, get_settings
+from processor.startup import EXIT_STARTUP, StartupError, require_database, require_free_port
 
 log = logging.getLogger("energy-ingest")
 
@@ -78,6 +79,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from processor.services import services
 
     with services(settings) as (_bootstrap, dsn, _broker):
+        require_database(dsn)
         applied = migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
@@ -137,6 +139,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     dsn = need(settings.database_dsn, "DATABASE_URL", "your PostgreSQL")
     if args.web_port:
         settings = settings.model_copy(update={"web_port": args.web_port})
+    require_free_port(settings.web_bind, settings.web_port)
+    require_database(dsn)
     migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
     ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
     pipeline = build_app(settings, dsn)
@@ -200,7 +204,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from producers.kafka import write_services_file
 
     _raise_on_sigterm()
+    for i in range(args.workers):  # before anything starts: a busy port is said at once
+        require_free_port(settings.web_bind, settings.web_port + i)
     with services(settings) as (bootstrap, dsn, broker):
+        require_database(dsn)
         migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
         ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
         write_services_file(settings.data_dir, bootstrap, dsn)
@@ -297,9 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level)
     try:
         return int(args.func(settings, args) or 0)
-    except ConnectionError as exc:
+    except (ConnectionError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_STARTUP
     except KeyboardInterrupt:
         return 130
 

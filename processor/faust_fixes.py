@@ -30,12 +30,69 @@ hops (raw -> router, routed -> writer) waited for it: measured, a single record 
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
+from importlib.metadata import version
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ensure_TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from processor.startup import StartupError
+
+# The Faust code these adjustments were written against (faust-streaming 0.15.3): the first 16
+# hex digits of the SHA-256 of each patched method's source. Another version's code may order
+# things differently, and a patch of it could then do harm in silence; ``check_faust`` refuses.
+WRITTEN_FOR = "0.15.3"
+PATCHED_SOURCES = {
+    "Recovery._resume_streams": "d986a6710c1aca98",
+    "Recovery.on_recovery_completed": "6ef567acf072e46d",
+    "Consumer.resume_partitions": "afe6b7c02a41d63c",
+    "Consumer.perform_seek": "0e8c130ff4b0afd8",
+    "AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
+}
+# fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
+AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
+
+def source_digest(method: Callable[..., Any]) -> str:
+    return hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16]
+
+
+def _originals() -> dict[str, Callable[..., Any]]:
+    return {
+        "Recovery._resume_streams": getattr(Recovery._resume_streams, "__wrapped__",
+                                            Recovery._resume_streams),
+        "Recovery.on_recovery_completed": getattr(Recovery.on_recovery_completed, "__wrapped__",
+                                                  Recovery.on_recovery_completed),
+        "Consumer.resume_partitions": _original_resume,
+        "Consumer.perform_seek": _original_seek,
+        "AIOKafkaConsumerThread._create_worker_consumer": _original_create,
+    }
+
+
+def changed_methods(expected: dict[str, str] = PATCHED_SOURCES) -> list[str]:
+    """The patched methods whose code is not the code the patches were written for."""
+    changed = [name for name, method in _originals().items()
+               if source_digest(method) != expected[name]]
+    if AIOKAFKA_READS not in inspect.getsource(AIOKafkaConsumer.start):
+        changed.append("aiokafka AIOKafkaConsumer.start")
+    return changed
+
+
+def check_faust(expected: dict[str, str] = PATCHED_SOURCES) -> None:
+    """Refuse to start on Faust or aiokafka code the patches were not written for."""
+    changed = changed_methods(expected)
+    if changed:
+        raise StartupError(
+            f"faust-streaming {version('faust-streaming')} (aiokafka {version('aiokafka')}) "
+            f"differs from the code processor/faust_fixes.py patches in: {', '.join(changed)}. "
+            f"The patches were written for faust-streaming {WRITTEN_FOR}: install it "
+            f"(pip install 'faust-streaming=={WRITTEN_FOR}'), or review the patches against "
+            "the new code and update PATCHED_SOURCES.")
+
 
 _DEFERRED = "_resume_deferred_until_seek"  # consumer attribute: set of TPs, while recovering
 
@@ -105,13 +162,15 @@ def _seek_first(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
 
     recovering.__name__ = method.__name__
     recovering.__doc__ = method.__doc__
+    recovering.__wrapped__ = method  # type: ignore[attr-defined]
     return recovering
 
 
 def seek_before_resume() -> None:
-    """Install the fix (idempotent)."""
+    """Install the fix (idempotent), after checking the code it patches (``check_faust``)."""
     if getattr(Recovery, "_seek_before_resume", False):
         return
+    check_faust()
     Consumer.resume_partitions = _resume_partitions  # type: ignore[method-assign,assignment]
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign,assignment]
     Recovery._resume_streams = _seek_first(Recovery._resume_streams)  # type: ignore[method-assign,assignment]
@@ -133,6 +192,7 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
 def fetch_max_wait(ms: int) -> None:
     """Make every worker consumer created from now on wait at most ``ms`` for records."""
     global _fetch_max_wait_ms
+    check_faust()
     _fetch_max_wait_ms = ms
     AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign,assignment]
         _create_worker_consumer)

@@ -27,7 +27,8 @@ READINGS_REJECTED = Counter(
     "Invalid readings (or unreadable messages) the router rejected, by type "
     "(\"unknown\" when the input has none).", ["type"])
 DEAD_LETTERS = Counter(
-    "energy_dead_letters_total", "Records the router sent to telemetry.dlq.")
+    "energy_dead_letters_total",
+    "Records sent to telemetry.dlq: the router's rejections and the writers' conflicts.")
 BATCHES_WRITTEN = Counter(
     "energy_batches_written_total",
     "Writer transactions committed to PostgreSQL, by type.", ["type"])
@@ -37,7 +38,9 @@ CAREFUL_WRITES = Counter(
     "the history insert skipping them, by type.", ["type"])
 ROWS_WRITTEN = Counter(
     "energy_history_rows_total",
-    "Readings a writer handled, by type and outcome (inserted, or duplicate of a stored one).",
+    "Readings a writer handled, by type and outcome: inserted; duplicate (identical to a stored "
+    "reading: a redelivery, a replay, a retry); conflict (the device and time are stored with "
+    "other values: the reading went to telemetry.dlq).",
     ["type", "outcome"])
 DB_WRITE_SECONDS = Histogram(
     "energy_db_write_seconds",
@@ -47,6 +50,11 @@ HTTP_READINGS = Counter(
     "energy_http_readings_total",
     "Readings received by POST /v1/telemetry, by type and outcome (accepted, rejected).",
     ["type", "outcome"])
+INTERNAL_ERRORS = Counter(
+    "energy_internal_errors_total",
+    "Inputs that made our own code raise (a bug, not bad input), by where: router (the "
+    "message went to telemetry.dlq with reason \"internal error\"), validation (one reading "
+    "of a message did), http (a request or reading was refused with a 4xx).", ["stage"])
 CONSUMER_LAG = Gauge(
     "energy_consumer_lag",
     "Records not yet committed by this worker, per assigned partition (computed at scrape).",
@@ -79,12 +87,20 @@ def claimed_type(original: bytes) -> str:
     return kind if kind in ("meter", "vehicle") else "unknown"
 
 
-def batch_written(kind: str, inserted: int, duplicates: int, started: float) -> None:
+def internal_error(stage: str, n: int = 1) -> None:
+    INTERNAL_ERRORS.labels(stage).inc(n)
+
+
+def batch_written(kind: str, inserted: int, duplicates: int, started: float,
+                  conflicts: int = 0) -> None:
     """A writer committed a batch; ``started`` is its ``time.perf_counter()`` before the write."""
     DB_WRITE_SECONDS.labels(kind).observe(time.perf_counter() - started)
     BATCHES_WRITTEN.labels(kind).inc()
     ROWS_WRITTEN.labels(kind, "inserted").inc(inserted)
     ROWS_WRITTEN.labels(kind, "duplicate").inc(duplicates)
+    if conflicts:
+        ROWS_WRITTEN.labels(kind, "conflict").inc(conflicts)
+        DEAD_LETTERS.inc(conflicts)
 
 
 def http_readings(accepted: Mapping[str, int], rejected: Mapping[str, int]) -> None:
@@ -123,7 +139,9 @@ def progress_line() -> str:
     def written(kind: str) -> str:
         inserted = _value("energy_history_rows_total", type=kind, outcome="inserted")
         duplicate = _value("energy_history_rows_total", type=kind, outcome="duplicate")
-        return f"{kind} {inserted} (+{duplicate} already present)"
+        conflict = _value("energy_history_rows_total", type=kind, outcome="conflict")
+        conflicts = f", {conflict} conflicting" if conflict else ""
+        return f"{kind} {inserted} (+{duplicate} already present{conflicts})"
 
     valid = sum(_value("energy_readings_accepted_total", type=k) for k in ("meter", "vehicle"))
     return (f"raw messages {_value('energy_raw_messages_total')}, valid readings {valid}, "

@@ -33,7 +33,8 @@ class Outbox:
         self.pending = 0  # records produced since the last flush
 
     def send(self, topic: str, value: bytes | None, key: bytes | None,
-             partition: int) -> None:
+             partition: int = -1) -> None:
+        """Queue a record (``partition`` -1: murmur2 of the key decides)."""
         produce(self.producer, topic, value, key, self.delivery, partition)
         self.pending += 1
 

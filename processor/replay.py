@@ -3,7 +3,8 @@
 Offsets are found by message timestamp (``offsets_for_times``). Raw messages go through the same
 validation and the same batch writer as the worker, so a replay inserts only what is missing:
 afterwards the database is identical to a single pass. Readings are judged again with the same
-rules; rejects are counted (their dead letters were written on the first pass).
+rules; rejects are counted, and so are readings that conflict with the stored reading of their
+device and time (their dead letters were written on the first pass; a replay writes none).
 """
 
 from __future__ import annotations
@@ -33,14 +34,15 @@ class ReplaySummary:
     read: int = 0  # messages read in the range
     readings: int = 0  # valid readings among them
     inserted: int = 0
-    already_present: int = 0
+    already_present: int = 0  # identical to a stored reading
+    conflicting: int = 0  # their device and time stored with other values: not written
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)  # the first few rejection reasons
 
     def line(self) -> str:
         return (f"read {self.read} messages, {self.readings} valid readings: inserted "
                 f"{self.inserted}, already present {self.already_present}, "
-                f"rejected {self.rejected}")
+                f"conflicting {self.conflicting}, rejected {self.rejected}")
 
 
 def _ms(ts: datetime) -> int:
@@ -75,11 +77,12 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
         pending_bytes = 0
         for kind, chunks in pending.items():
             if chunks:
-                result = await write_copy(conn, kind, b"".join(chunks))
+                result = await write_copy(conn, kind, b"".join(chunks), find_conflicts=True)
                 if topic != topics.RAW:  # a routed batch's readings are counted by COPY
                     summary.readings += result.received
                 summary.inserted += result.inserted
                 summary.already_present += result.duplicates
+                summary.conflicting += len(result.conflicts)
                 chunks.clear()
 
     try:

@@ -1,9 +1,14 @@
 """The router agent: ``telemetry.raw`` -> partition-aligned batches, and rejections -> DLQ.
 
-Raw messages are acked only once every batch and dead letter made from them is on the broker.
-Routed batches are produced through confluent-kafka (``processor.outbox``): librdkafka sends
-them from its own threads while the router validates on (aiokafka, Faust's producer, did it in
-the event loop's thread: 7-8% of the worker's time on batches).
+Raw messages are acked only once every batch and dead letter made from them is on the broker
+(``processor.checkpoint``). Routed batches and dead letters are produced through confluent-kafka
+(``processor.outbox``): librdkafka sends them from its own threads while the router validates
+on (aiokafka, Faust's producer, did it in the event loop's thread: 7-8% of the worker's time on
+batches).
+
+Validation never raises (``processor.validation``); should it anyway, on a bug we have not
+found yet, the message goes to the dead-letter topic with reason ``internal error`` and the
+router goes on with the next one: one producer's bytes never stop everyone else's.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from processor import metrics
+from processor import metrics, topics
+from processor.checkpoint import checkpoint, guarded
 from processor.deadletter import dead_letter
 from processor.lines import Line
-from processor.outbox import DeliveryError, Outbox
+from processor.outbox import Outbox
 from processor.routing import route
-from processor.validation import validate_message
-from processor.writers import exit_for_redelivery
+from processor.validation import INTERNAL_ERROR, Outcome, Rejection, validate_message
 
 if TYPE_CHECKING:
     from processor.app import Pipeline
@@ -30,6 +35,22 @@ log = logging.getLogger(__name__)
 # and the writers can start on the first ones meanwhile.
 ROUTE_EVERY = 10_000
 YIELD_EVERY = 1_000  # readings validated between two turns of the event loop (~5-10 ms)
+
+
+def judge(value: bytes | None) -> Outcome:
+    """A raw message's outcome, whatever happens: a message that makes validation raise is
+    rejected whole with reason ``internal error`` (and counted)."""
+    try:
+        outcome = validate_message(value, as_lines=True)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the router
+        log.exception("router: validating a message raised; it goes to %s", topics.DLQ)
+        metrics.internal_error("router")
+        return Outcome(rejections=[Rejection.internal(exc, value or b"")])
+    if outcome.rejections:
+        internal = sum(1 for r in outcome.rejections if r.summary == INTERNAL_ERROR)
+        if internal:
+            metrics.internal_error("validation", internal)
+    return outcome
 
 
 def register_router(p: Pipeline) -> None:
@@ -44,24 +65,26 @@ def register_router(p: Pipeline) -> None:
             accepted[batch.kind] += len(batch.rows)
         metrics.readings_accepted(accepted)
 
+    def send_dead_letters(message: Any, rejections: list[Rejection]) -> None:
+        for rejection in rejections:
+            outbox.send(topics.DLQ, dead_letter(rejection, message.topic, message.partition,
+                                                message.offset), message.key)
+        metrics.readings_rejected(rejections)
+
     @p.app.agent(p.raw, name="router")
+    @guarded("router")
     async def router(stream: Any) -> None:
         async for events in stream.noack().noack_take(
             settings.router_batch_max, within=settings.router_flush_seconds
         ):
             lines: list[Line] = []
-            pending: list[Any] = []
             unyielded = 0
             for event in events:
-                message = event.message
-                outcome = validate_message(event.value, as_lines=True)
+                outcome = judge(event.value)
                 lines.extend(outcome.lines)
                 unyielded += len(outcome.lines) + 1
-                for rejection in outcome.rejections:
-                    value = dead_letter(rejection, message.topic, message.partition,
-                                        message.offset)
-                    pending.append(await p.dlq.send(key=message.key, value=value))
-                metrics.readings_rejected(outcome.rejections)
+                if outcome.rejections:
+                    send_dead_letters(event.message, outcome.rejections)
                 if len(lines) >= ROUTE_EVERY:
                     send_routed(lines)
                     lines = []
@@ -71,12 +94,5 @@ def register_router(p: Pipeline) -> None:
                     unyielded = 0
                     await asyncio.sleep(0)
             send_routed(lines)
-            # Acked only once every batch and dead letter made from the take is on the broker.
-            await asyncio.gather(*pending)
-            try:
-                await outbox.flush()
-            except DeliveryError:
-                exit_for_redelivery("router", "routed batches not written")
-            for event in events:
-                await stream.ack(event)
+            await checkpoint("router", stream, events, (outbox,), p.watchdog)
             metrics.RAW_MESSAGES.inc(len(events))

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         default=3600.0, gt=0,
         description="How often the leader worker creates partitions ahead and applies retention.",
     )
+    stall_seconds: float = Field(
+        default=60.0, gt=0,
+        description="An agent with records waiting on its topic and no progress for this long "
+                    "is stalled: /readyz answers 503 naming it and the worker exits for "
+                    "redelivery (a writer retrying an unreachable database is not stalled).",
+    )
     db_retry_max_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait between database retries."
     )

@@ -1,7 +1,8 @@
 """``energy-ingest up``: run the workers (and the simulator) and keep them running.
 
 - A worker that exits with an error is restarted, with a pause; one that keeps failing
-  (5 times within 2 minutes) stops everything, with its exit code.
+  (5 times within 2 minutes) stops everything, with its exit code. One that cannot start (a
+  start-up error, exit code 2: it printed why) stops everything at once.
 - If the embedded broker dies, everything it held is gone (it keeps nothing across a restart):
   the workers are stopped, the broker restarted on the same address, the topics recreated and
   the Faust changelogs refilled from PostgreSQL, then the workers start again.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from processor.services import EmbeddedBroker, spawn
 from processor.settings import Settings
+from processor.startup import EXIT_STARTUP
 
 log = logging.getLogger("energy-ingest")
 
@@ -83,6 +85,9 @@ class Supervisor:
             log.info("up: simulator finished; the workers keep running (Ctrl-C stops)")
             child.done = True
             return None
+        if code == EXIT_STARTUP:  # it said why (one line, above); it would fail again alike
+            log.error("up: %s could not start (exit code %s); stopping", child.name, code)
+            return code
         now = time.monotonic()
         child.restarts.append(now)
         while child.restarts and now - child.restarts[0] > RESTART_WINDOW:

@@ -15,6 +15,7 @@ VEHICLE = "telemetry.vehicle"
 DLQ = "telemetry.dlq"
 ALERTS = "alerts.efficiency"
 TELEMETRY_TOPICS = (RAW, METER, VEHICLE, DLQ, ALERTS)
+ROUTED = {"meter": METER, "vehicle": VEHICLE}  # a device kind's routed batches
 
 # Faust tables; their changelog topics must exist before the worker starts.
 TABLES = ("meter_live", "vehicle_live", "meter_hourly", "vehicle_hourly")

@@ -33,6 +33,9 @@ class FieldError:
         return {"field": self.field, "message": self.message}
 
 
+INTERNAL_ERROR = "internal error"
+
+
 @dataclass(frozen=True)
 class Rejection:
     """Input that cannot become a reading: why, where in the message, and what it was."""
@@ -40,10 +43,26 @@ class Rejection:
     errors: tuple[FieldError, ...]
     original: bytes
     index: int | None = None  # position in a batch; None for the message as a whole
+    summary: str | None = None  # the reason, when the field errors do not make it
 
     @property
     def reason(self) -> str:
+        if self.summary is not None:
+            return self.summary
         return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+
+    @classmethod
+    def internal(cls, exc: BaseException, original: bytes, index: int | None = None,
+                 where: str = "message") -> Rejection:
+        """A message (or reading) that made our own code raise: a bug, not bad input. Its
+        reason is ``internal error``; the exception's type and text are the error."""
+        return cls((FieldError(where, describe(exc)),), original, index, INTERNAL_ERROR)
+
+
+def describe(exc: BaseException) -> str:
+    """``TypeError: unhashable type: 'list'``, at most 500 characters."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 @dataclass
@@ -57,7 +76,8 @@ def reading_type(item: dict[str, Any]) -> str | None:
     """The declared type, or the one implied by the id fields when ``type`` is missing."""
     declared = item.get("type")
     if declared is not None:
-        return declared if declared in MODELS else None
+        # Any JSON value may arrive here: a list or an object is not hashable.
+        return declared if type(declared) is str and declared in MODELS else None
     if "vehicleId" in item:
         return "vehicle"
     if "meterId" in item:
@@ -107,7 +127,9 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 
 def decode_json(raw: bytes) -> Any:
     """orjson (about twice as fast); the standard library for what strict JSON refuses but
-    readings may carry (NaN, huge integers), so such a value is judged as a field."""
+    readings may carry (NaN, huge integers), so such a value is judged as a field. Raises
+    ``ValueError`` (malformed, not UTF-8, an integer of over 4,300 digits) or ``RecursionError``
+    (nested too deep)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -141,7 +163,7 @@ def validate_message(raw: bytes | None, now: datetime | None = None, *,
         return outcome
     try:
         document = decode_json(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError too
         error = FieldError("message", f"not valid JSON: {exc}")
         outcome.rejections.append(Rejection((error,), raw))
         return outcome
@@ -162,19 +184,25 @@ def validate_message(raw: bytes | None, now: datetime | None = None, *,
     latest = latest_ts(now) if as_lines else 0
     lines = outcome.lines
     for index, item in enumerate(items):
-        if as_lines:
-            line = plain_line(item, latest)
-            if line is not None:
-                lines.append(line)
-                continue
-        result = _validate(item, context)
-        if isinstance(result, tuple):
-            original = raw if single else _encode(item)
-            outcome.rejections.append(Rejection(result, original, None if single else index))
-        elif as_lines:
-            lines.append(line_of(result))
-        else:
-            outcome.readings.append(result)
+        try:
+            if as_lines:
+                line = plain_line(item, latest)
+                if line is not None:
+                    lines.append(line)
+                    continue
+            result = _validate(item, context)
+            if isinstance(result, tuple):
+                original = raw if single else _encode(item)
+                outcome.rejections.append(Rejection(result, original,
+                                                    None if single else index))
+            elif as_lines:
+                lines.append(line_of(result))
+            else:
+                outcome.readings.append(result)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours; the neighbours still count
+            position = None if single else index
+            outcome.rejections.append(Rejection.internal(
+                exc, raw if single else _encode(item), position, "reading"))
     return outcome
 
 

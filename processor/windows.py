@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from processor import topics
 from processor.changelog import Changelog
+from processor.checkpoint import guarded
 from processor.routing import partition_for
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def register_window_expiry(p: Pipeline) -> None:
     changelog = Changelog(settings.kafka_bootstrap_servers or "")
 
     @p.app.timer(interval=300.0)
+    @guarded("hourly window expiry")
     async def expire_hourly_windows() -> None:
         before = window_start(settings.hourly_window_hours)
         for kind, table in p.hourly.items():

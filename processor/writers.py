@@ -1,8 +1,10 @@
 """Writer agents: routed batches -> one PostgreSQL transaction each -> live Faust tables.
 
-Offsets are acked only after the transaction committed and the table changelog writes are on
-the broker. If PostgreSQL is unreachable the writer waits and retries the same batch with
-backoff; nothing is acked meanwhile, so nothing is lost.
+Offsets are acked only after the transaction committed and the table changelog writes (and
+dead letters) are on the broker (``processor.checkpoint``). If PostgreSQL is unreachable the
+writer waits and retries the same batch with backoff; nothing is acked meanwhile, so nothing is
+lost. A reading whose device and time are already stored with other values is not written: it
+goes to ``telemetry.dlq`` as a conflict; an identical one is a silent duplicate.
 """
 
 from __future__ import annotations
@@ -10,20 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from db.copy_format import as_binary
 from db.sink import Row, WriteResult, connect, write_copy
-from processor import metrics
+from processor import metrics, topics
 from processor.changelog import Changelog
+from processor.checkpoint import checkpoint, exit_for_redelivery, guarded
 from processor.coalesce import newer
+from processor.deadletter import conflict_letter
 from processor.models import iso_utc
-from processor.outbox import DeliveryError
+from processor.outbox import Outbox
 from processor.routing import partition_for
 from processor.windows import apply_hours, register_window_expiry, window_start
 
@@ -48,9 +51,11 @@ class BatchSink:
     the changelog, and the tables catch up from these.
     """
 
-    def __init__(self, dsn: str, max_backoff: float) -> None:
+    def __init__(self, dsn: str, max_backoff: float,
+                 alive: Callable[[], None] = lambda: None) -> None:
         self.dsn = dsn
         self.max_backoff = max_backoff
+        self.alive = alive  # called at each retry: waiting for the database is not a stall
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.careful_until = 0.0
 
@@ -70,6 +75,7 @@ class BatchSink:
                             "nothing acked meanwhile", kind, str(exc).strip().splitlines()[0]
                             if str(exc).strip() else type(exc).__name__, failures, delay)
                 await self._close()
+                self.alive()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
 
@@ -83,7 +89,7 @@ class BatchSink:
                 metrics.CAREFUL_WRITES.labels(kind).inc()
                 log.info("%s writer: a batch held readings already stored; written again "
                          "skipping them, and so for the next %.0fs", kind, CAREFUL_SECONDS)
-        return await write_copy(conn, kind, rows, restate=True)
+        return await write_copy(conn, kind, rows, restate=True, find_conflicts=True)
 
     async def _close(self) -> None:
         if self.conn is not None:
@@ -123,13 +129,21 @@ def live_entries(kind: str, rows: Iterable[Row], data: Any,
             yield partition_for(key, partitions), key, value
 
 
-def exit_for_redelivery(agent: str, what: str) -> NoReturn:
-    """Stop the process on an error retrying cannot fix, so the unacked batch is redelivered
-    to a restarted worker; Faust would restart just this agent without its events (a stall).
-    Also used by the router."""
-    log.exception("%s: %s; exiting so the batch is redelivered", agent, what)
-    logging.shutdown()
-    os._exit(70)
+def send_conflicts(outbox: Outbox, kind: str, conflicts: Sequence[Row], events: Sequence[Any],
+                   partitions: int) -> None:
+    """A dead letter for each conflicting reading, naming the routed batches it came in:
+    the range of offsets the writer's batch took from its device's partition."""
+    topic = topics.ROUTED[kind]
+    spans: dict[int, tuple[int, int]] = {}
+    for event in events:
+        message = event.message
+        first, last = spans.get(message.partition, (message.offset, message.offset))
+        spans[message.partition] = (min(first, message.offset), max(last, message.offset))
+    for row in conflicts:
+        partition = partition_for(row[0], partitions)
+        offsets = spans.get(partition) or (-1, -1)
+        outbox.send(topics.DLQ, conflict_letter(kind, row, topic, partition, offsets),
+                    row[0].encode())
 
 
 def register_writers(p: Pipeline) -> None:
@@ -140,8 +154,11 @@ def register_writers(p: Pipeline) -> None:
 
 def _register_writer(p: Pipeline, kind: str) -> None:
     settings = p.settings
+    name = f"{kind}_writer"
     table = p.live[kind]
-    sink = BatchSink(p.dsn, settings.db_retry_max_seconds)
+    sink = BatchSink(p.dsn, settings.db_retry_max_seconds,
+                     alive=lambda: p.watchdog.progressed(name))
+    # The writer's one producer: table changelogs and dead letters (conflicts).
     changelog = Changelog(settings.kafka_bootstrap_servers or "")
 
     async def writer(stream: Any) -> None:
@@ -153,19 +170,18 @@ def _register_writer(p: Pipeline, kind: str) -> None:
             try:
                 result = await sink.write(kind, rows)
             except Exception:  # not a lost connection: data or schema trouble
-                exit_for_redelivery(f"{kind} writer", "batch failed")
-            metrics.batch_written(kind, result.inserted, result.duplicates, started)
+                exit_for_redelivery(name, "batch failed")
+            metrics.batch_written(kind, result.inserted, result.duplicates, started,
+                                  len(result.conflicts))
+            if result.conflicts:
+                send_conflicts(changelog, kind, result.conflicts, events,
+                               settings.telemetry_partitions)
             changelog.set_many(table, live_entries(kind, result.live_changed, table.data,
                                                    settings.telemetry_partitions))
-            restated = window_start(settings.hourly_window_hours) if result.duplicates else None
+            restated = window_start(settings.hourly_window_hours) if result.skipped else None
             apply_hours(changelog, p.hourly[kind], kind, result.hourly,
                         settings.telemetry_partitions, restated_since=restated)
-            try:
-                await changelog.flush()
-            except DeliveryError:
-                exit_for_redelivery(f"{kind} writer", "table changelog not written")
-            for event in events:
-                await stream.ack(event)
+            await checkpoint(name, stream, events, (changelog,), p.watchdog)
 
-    writer.__name__ = f"{kind}_writer"
-    p.app.agent(p.routed[kind], name=f"{kind}_writer")(writer)
+    writer.__name__ = name
+    p.app.agent(p.routed[kind], name=name)(guarded(name)(writer))

@@ -9,6 +9,7 @@ router judges the readings again when it consumes them, as it does for every pro
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,9 @@ from aiohttp import web
 from processor import metrics, topics
 from processor.lines import latest_ts
 from processor.validation import (
+    INTERNAL_ERROR,
     FieldError,
+    describe,
     plain_line,
     reading_type,
     readings_of,
@@ -31,6 +34,8 @@ from processor.web.coalesce import Coalescer
 if TYPE_CHECKING:
     from processor.app import Pipeline
     from processor.web.resources import Resources
+
+log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 
@@ -131,11 +136,12 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
             continue
         try:
             outcome = validate_reading(item, now)
-        except (ValueError, ArithmeticError) as exc:
-            # The validator should turn every bad value into a field error; if one slips
-            # through (a date that overflows in UTC, say), refuse the reading rather than
-            # fail the request or pass a poison message to the router.
-            outcome = (FieldError("reading", f"cannot be validated: {exc}"),)
+        except Exception as exc:  # noqa: BLE001
+            # The validator turns every bad value into a field error; if something slips
+            # through anyway (a bug of ours), refuse the reading rather than fail the request
+            # or pass a poison message to the router.
+            metrics.internal_error("http")
+            outcome = (FieldError("reading", f"{INTERNAL_ERROR}: {describe(exc)}"),)
         if isinstance(outcome, tuple):
             result.rejected[index] = outcome
         else:
@@ -221,7 +227,14 @@ def register(p: Pipeline, res: Resources) -> None:
         body = await read_limited(request, settings.http_max_bytes)
         if body is None:
             return too_large(settings.http_max_bytes)
-        parsed = plan(body, settings.http_max_readings, settings.http_chunk_readings)
+        try:
+            parsed = plan(body, settings.http_max_readings, settings.http_chunk_readings)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours; the client gets a clear 4xx
+            metrics.internal_error("http")
+            log.exception("POST /v1/telemetry: the body could not be judged")
+            return error(422, f"the body could not be judged ({INTERNAL_ERROR}: "
+                              f"{describe(exc)}); nothing was accepted",
+                         errors=[FieldError("body", INTERNAL_ERROR).as_dict()])
         if isinstance(parsed, Reply):
             return parsed
         if len(parsed.chunks) == 1 and parsed.chunks[0].key is not None:  # one reading

@@ -116,12 +116,13 @@ def components(settings: Settings) -> dict[str, Any]:
             "type": "object", "required": ["status", "checks", "assignedPartitions"],
             "properties": {
                 "status": {"enum": ["ready", "not ready"]},
-                "checks": {"type": "object", "required": ["database", "broker", "partitions"],
+                "checks": {"type": "object",
+                           "required": ["database", "broker", "partitions", "agents"],
                            "additionalProperties": {"type": "string"},
                            "description": "\"ok\", or what failed"},
                 "assignedPartitions": {"type": "integer", "minimum": 0},
                 "failed": {"type": "array",
-                           "items": {"enum": ["database", "broker", "partitions"]}},
+                           "items": {"enum": ["database", "broker", "partitions", "agents"]}},
             },
         },
     }
@@ -163,7 +164,8 @@ def own_operations(settings: Settings) -> dict[str, dict[str, Any]]:
                  "properties": {"status": {"const": "ok"}}}, "alive")},
         }},
         "/readyz": {"get": {
-            "summary": "Readiness: database and broker reachable, partitions assigned",
+            "summary": "Readiness: database and broker reachable, partitions assigned, no agent "
+                       "stalled",
             "responses": {"200": json_body(ref("Readiness"), "ready"),
                           "503": json_body(ref("Readiness"), "not ready; failed names why")},
         }},

@@ -1,7 +1,8 @@
 """``GET /readyz``: can this worker do its job right now?
 
 Ready means PostgreSQL answers ``SELECT 1``, the broker answers a metadata request (and knows
-``telemetry.raw``), and the Faust consumer holds an assignment. Anything else is a 503 that
+``telemetry.raw``), the Faust consumer holds an assignment, and no agent is stalled
+(``processor.watchdog``). Anything else is a 503 that
 names the check that failed, so a load balancer stops sending ingest traffic here.
 """
 
@@ -61,10 +62,12 @@ def check_assignment(p: Pipeline) -> tuple[str | None, int]:
 async def readiness(p: Pipeline, res: Resources) -> tuple[int, dict[str, Any]]:
     database, broker = await asyncio.gather(check_database(res), check_broker(res))
     assignment, partitions = check_assignment(p)
+    agents = "; ".join(s.describe() for s in p.watchdog.stalls) or None
     checks = {"database": database or "ok", "broker": broker or "ok",
-              "partitions": assignment or "ok"}
+              "partitions": assignment or "ok", "agents": agents or "ok"}
     failed = [name for name, problem in (("database", database), ("broker", broker),
-                                         ("partitions", assignment)) if problem]
+                                         ("partitions", assignment), ("agents", agents))
+              if problem]
     body: dict[str, Any] = {"status": "not ready" if failed else "ready", "checks": checks,
                             "assignedPartitions": partitions}
     if failed:

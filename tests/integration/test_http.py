@@ -154,7 +154,8 @@ def test_health_and_readiness(worker: Worker) -> None:
     status, body = http_json(f"{worker.url}/readyz")
     assert status == 200, body
     assert body["status"] == "ready"
-    assert body["checks"] == {"database": "ok", "broker": "ok", "partitions": "ok"}
+    assert body["checks"] == {"database": "ok", "broker": "ok", "partitions": "ok",
+                              "agents": "ok"}
     # the worker alone owns every partition of its three input topics, and their changelogs
     assert body["assignedPartitions"] >= 3 * PARTITIONS
 

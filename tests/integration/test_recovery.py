@@ -46,10 +46,10 @@ def cli(services: Services, bootstrap: str, *args: str) -> subprocess.CompletedP
 def summary(output: str) -> dict[str, int]:
     line = [ln for ln in output.splitlines() if "replay: done" in ln][-1]
     pattern = (r"read (\d+) messages, (\d+) valid readings: inserted (\d+), "
-               r"already present (\d+), rejected (\d+)")
+               r"already present (\d+), conflicting (\d+), rejected (\d+)")
     match = re.search(pattern, line)
     assert match, line
-    keys = ("read", "readings", "inserted", "already_present", "rejected")
+    keys = ("read", "readings", "inserted", "already_present", "conflicting", "rejected")
     return dict(zip(keys, map(int, match.groups()), strict=True))
 
 
@@ -70,7 +70,7 @@ def test_replay_inserts_only_what_is_missing(services: Services, own_broker: str
     assert result.returncode == 0, result.stderr
     assert summary(result.stderr) == {"read": messages, "readings": len(readings),
                                       "inserted": 0, "already_present": len(readings),
-                                      "rejected": 0}
+                                      "conflicting": 0, "rejected": 0}
     assert snapshot(services.dsn, run) == before
 
     def lose_half() -> dict[str, int]:
