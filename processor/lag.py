@@ -17,7 +17,8 @@ LAG_TIMEOUT = 2.0
 
 
 async def consumer_lag(p: Pipeline) -> dict[tuple[str, int], int]:
-    """Per assigned partition: the broker's end offset minus what this worker committed."""
+    """Per assigned partition: the broker's end offset minus what this worker committed (the
+    partition's first offset where it committed nothing yet)."""
     consumer = p.app.consumer
     try:
         assigned = [tp for tp in consumer.assignment() if tp.topic in LAG_TOPICS]
@@ -26,13 +27,14 @@ async def consumer_lag(p: Pipeline) -> dict[tuple[str, int], int]:
     if not assigned:
         return {}
     ends = await asyncio.wait_for(consumer.highwaters(*assigned), LAG_TIMEOUT)
+    # what Faust last committed (the next offset to read); not in its public interface
+    committed = dict(getattr(consumer, "_committed_offset", {}))
+    never = [tp for tp in assigned if committed.get(tp) is None]
+    if never:  # nothing committed yet: everything from the partition's start is waiting
+        committed.update(await asyncio.wait_for(consumer.earliest_offsets(*never), LAG_TIMEOUT))
     lags = {}
     for tp in assigned:
-        # what Faust last committed (the next offset to read); not in its public interface
-        committed = getattr(consumer, "_committed_offset", {}).get(tp)
-        if committed is None:
-            committed = await asyncio.wait_for(consumer.position(tp), LAG_TIMEOUT)
-        value = metrics.lag(ends.get(tp), committed)
+        value = metrics.lag(ends.get(tp), committed.get(tp))
         if value is not None:
             lags[(tp.topic, tp.partition)] = value
     return lags

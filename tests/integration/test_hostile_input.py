@@ -20,7 +20,16 @@ from processor.services import EmbeddedBroker
 from processor.topics import ensure_topics
 from processor.validation import validate_message
 from tests.conftest import APP_ID, PARTITIONS, Services
-from tests.helpers import Worker, publish, query, read_topic, start_worker, uid, wait_until
+from tests.helpers import (
+    Worker,
+    http_json,
+    publish,
+    query,
+    read_topic,
+    start_worker,
+    uid,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,12 +82,13 @@ def readings(run: str) -> st.SearchStrategy[dict[str, Any]]:
     meter = st.fixed_dictionaries(
         {"meterId": ident.map(lambda s: f"MH{run}-{s}"), "kwhConsumedAc": NUMBER,
          "voltage": NUMBER, "timestamp": TIMESTAMP},
-        optional={"type": st.sampled_from(["meter", "meter", "vehicle", "gas"]),
+        optional={"type": st.sampled_from(["meter", "meter", "vehicle", "gas"]) | JSON,
                   "extra": JSON})
     vehicle = st.fixed_dictionaries(
         {"vehicleId": ident.map(lambda s: f"VH{run}-{s}"), "soc": NUMBER,
          "kwhDeliveredDc": NUMBER, "batteryTemp": NUMBER, "timestamp": TIMESTAMP},
-        optional={"meterId": st.one_of(ident, st.text(max_size=3)), "type": st.just("vehicle")})
+        optional={"meterId": st.one_of(ident, st.text(max_size=3), JSON),
+                  "type": st.just("vehicle") | JSON})
     return meter | vehicle
 
 
@@ -100,6 +110,7 @@ def messages(run: str) -> st.SearchStrategy[bytes]:
     as_json = st.one_of(one, one, st.lists(one, max_size=6),
                         st.lists(one, max_size=6).map(lambda r: {"type": "batch",
                                                                  "readings": r}),
+                        st.fixed_dictionaries({"type": JSON, "readings": JSON}),
                         JSON)
     return st.one_of(st.binary(max_size=64),
                      as_json.map(lambda v: json.dumps(v).encode()),
@@ -141,4 +152,30 @@ def test_worker_survives_hostile_input_and_every_message_is_accounted_for(
                       expected=target.dead_letters, timeout=60)
     assert len(dead) == target.dead_letters
     assert all(d["reason"] and d["source"]["topic"] == "telemetry.raw" for d in dead)
+    assert target.worker.proc.poll() is None, target.worker.log()[-3000:]
+
+
+POISON = [b'{"type": [], "meterId": "M1"}', b'{"type": {"batch": true}, "vehicleId": "V1"}',
+          b'{"type": "batch", "readings": [{"type": [1]}]}', b'{"meterId": ' + b"7" * 5000 + b"}"]
+
+
+def test_a_message_whose_type_is_a_list_stops_nothing(target: Target) -> None:
+    """Issue 17: one such message stopped all ingestion (0 of 200 later readings stored)."""
+    run = uid()
+    publish(target.bootstrap, POISON)
+    target.dead_letters += len(POISON)
+    later = [{"meterId": f"MH{run}-{i % 20}", "kwhConsumedAc": 0.5, "voltage": 230.0,
+              "timestamp": f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z"} for i in range(200)]
+    publish(target.bootstrap, later)
+    wait_until(lambda: len(history(target.dsn, run)) == 200, timeout=60,
+               what="the 200 readings published after the poison messages")
+    dead = read_topic(target.bootstrap, "telemetry.dlq", lambda _v: True,
+                      expected=target.dead_letters, timeout=60)
+    assert len(dead) == target.dead_letters
+    poisoned = {d["original"] for d in dead if d["source"]["topic"] == "telemetry.raw"}
+    assert {POISON[0].decode(), POISON[1].decode(), POISON[3].decode()} <= poisoned
+    assert all(d["reason"] != "internal error" for d in dead)  # judged, not crashed on
+    for body in POISON:  # the same bodies over HTTP: a 4xx naming the problem
+        status, answer = http_json(f"{target.worker.url}/v1/telemetry", "POST", body)
+        assert 400 <= status < 500 and answer["accepted"] == 0, (body[:40], status, answer)
     assert target.worker.proc.poll() is None, target.worker.log()[-3000:]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -96,3 +98,50 @@ def test_up_recreates_topics_after_losing_the_embedded_broker(tmp_path: Path,
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
     assert code == 0, log.read_text()[-3000:]
+
+
+def one_error_line(log: Path) -> str:
+    """The output of a start that failed: exactly one "error:" line and no traceback."""
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, text[-3000:]
+    return errors[0]
+
+
+def test_up_with_an_unreachable_database_names_it_and_stops_at_once(
+        tmp_path: Path, services: Services) -> None:
+    port = free_port()  # nothing listens there
+    proc, log = start_up(tmp_path, KAFKA_BOOTSTRAP_SERVERS=services.bootstrap,
+                         DATABASE_URL=f"postgresql://energy:s3cret@127.0.0.1:{port}/energy")
+    assert proc.wait(30) == 2
+    line = one_error_line(log)
+    assert f"cannot reach PostgreSQL at user=energy password=*** dbname=energy " \
+           f"host=127.0.0.1 port={port}" in line
+    assert "Connection refused" in line and "DATABASE_URL" in line and "s3cret" not in line
+
+
+def test_up_with_a_busy_web_port_names_it_and_stops_at_once(tmp_path: Path,
+                                                            services: Services) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        proc, log = start_up(tmp_path, KAFKA_BOOTSTRAP_SERVERS=services.bootstrap,
+                             DATABASE_URL=services.dsn, WEB_PORT=str(port))
+        assert proc.wait(30) == 2
+        assert time.monotonic() - started < 20  # not six restarts over ~50 s
+        line = one_error_line(log)
+        assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in line
+        assert "WEB_PORT" in line and "restarting" not in log.read_text()
+
+        # A worker started on its own (or by `up`, after another process took the port in
+        # between) says the same and exits with the start-up code, which `up` does not retry.
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
+               "DATABASE_URL": services.dsn, "WEB_PORT": str(port)}
+        done = subprocess.run([sys.executable, "-m", "processor.cli", "worker"], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2
+        assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
+        assert "Traceback" not in done.stderr

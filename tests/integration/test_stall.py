@@ -1,0 +1,62 @@
+"""A stalled agent is seen: /readyz names it, the log says so, and the worker exits for
+redelivery; a restarted worker then writes what the stalled one held."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from processor.checkpoint import EXIT_REDELIVER
+from tests.conftest import APP_ID, PARTITIONS
+from tests.helpers import http_json, publish, query, start_worker, uid, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_writer_stuck_on_a_lock_is_reported_and_the_worker_exits_for_redelivery(
+        own_broker: str, own_database: str, tmp_path: Path) -> None:
+    run = uid()
+    meter = f"MS{run}"
+    reading = {"meterId": meter, "kwhConsumedAc": 1.0, "voltage": 230.0,
+               "timestamp": "2026-01-04T00:00:00Z"}
+    env = {"TELEMETRY_PARTITIONS": str(PARTITIONS), "APP_ID": APP_ID, "STALL_SECONDS": "3"}
+    worker = start_worker(own_broker, own_database, tmp_path, **env)
+    try:
+        publish(own_broker, [reading])  # a first batch: the writer is known to work
+        wait_until(lambda: query(own_database, "SELECT 1 FROM meter_history WHERE "
+                                 "meter_id = %s", (meter,)), what="the first reading")
+        time.sleep(4)  # idle for longer than STALL_SECONDS with nothing waiting: not stalled
+        status, body = http_json(f"{worker.url}/readyz")
+        assert status == 200, body
+
+        with psycopg.connect(own_database) as blocker:
+            # Another session holds the history table: the writer's insert waits forever.
+            blocker.execute("LOCK TABLE meter_history IN ACCESS EXCLUSIVE MODE")
+            publish(own_broker, [{**reading, "timestamp": "2026-01-04T00:01:00Z"}])
+
+            def not_ready() -> dict[str, object] | None:
+                status, body = http_json(f"{worker.url}/readyz")
+                return body if status == 503 and "agents" in body.get("failed", []) else None
+
+            body = wait_until(not_ready, timeout=30, interval=0.1,
+                              what="/readyz to report the stalled writer")
+            assert "meter_writer has made no progress" in body["checks"]["agents"]
+            assert "telemetry.meter" in body["checks"]["agents"]
+            assert body["checks"]["database"] == "ok"  # the database answers; the writer hangs
+            code = worker.proc.wait(30)
+            blocker.rollback()
+        assert code == EXIT_REDELIVER
+        log = worker.log()
+        assert "stalled: agent meter_writer has made no progress" in log
+        assert "exiting so the unacked input is redelivered" in log
+
+        # A new worker takes the unacked batch again and writes it.
+        worker = start_worker(own_broker, own_database, tmp_path, **env)
+        wait_until(lambda: query(own_database, "SELECT count(*) FROM meter_history WHERE "
+                                 "meter_id = %s", (meter,))[0][0] == 2, timeout=60,
+                   what="the stalled reading, redelivered")
+    finally:
+        worker.stop()
