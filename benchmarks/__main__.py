@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks import analytics, freshness, http_ingest, pipeline, references, report
+from benchmarks import analytics, freshness, http_ingest, pipeline, references, report, soak
 from benchmarks.env import Stack, log
 from benchmarks.fleet_input import Input, generate, start_time
 from benchmarks.sizes import DEFAULT, QUICK, Sizes
@@ -23,9 +23,10 @@ from benchmarks.stats import ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "analytics", "http",
-            "scaleout")
+            "scaleout", "soak")
 GROUPS = {"pipeline": ("single", "batched"), "references": ("faust", "naive", "copy")}
 QUICK_SKIPS = ("scaleout",)  # two worker start-ups do not fit in a minute
+ONLY_ASKED = ("soak",)  # ten minutes and more: run with --only soak
 # With --quick these share one warmed-up worker, in this order (a worker start-up is ~6 s).
 QUICK_SHARED = ("single", "batched", "freshness", "http")
 
@@ -42,6 +43,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="result file (default: results/latest.json for a full default run, "
                         "results/quick.json with --quick, results/only.json with --only or "
                         "--batched-minutes)")
+    p.add_argument("--soak-minutes", type=float, default=10.0, metavar="N",
+                   help="minutes of load for the chaos soak (--only soak; default 10)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument("--batched-minutes", type=int, default=None, metavar="N",
                    help="minutes of fleet readings for the batched and scale-out runs (20,000 "
@@ -54,7 +57,7 @@ def chosen_sections(only: str, quick: bool) -> list[str]:
     order = [*QUICK_SHARED, *(s for s in SECTIONS if s not in QUICK_SHARED)] if quick \
         else list(SECTIONS)
     if not only:
-        return [s for s in order if not (quick and s in QUICK_SKIPS)]
+        return [s for s in order if not (quick and s in QUICK_SKIPS) and s not in ONLY_ASKED]
     wanted: set[str] = set()
     for name in (part.strip() for part in only.split(",") if part.strip()):
         if name in GROUPS:
@@ -77,8 +80,9 @@ class Run:
     """The sections of one invocation, sharing the input and the services."""
 
     def __init__(self, stack: Stack, sizes: Sizes, results: dict[str, Any],
-                 share: bool) -> None:
+                 share: bool, soak_minutes: float = 10.0) -> None:
         self.stack = stack
+        self.soak_minutes = soak_minutes
         self.sizes = sizes
         self.results = results
         self.share = share
@@ -181,6 +185,10 @@ class Run:
                 "two_worker_ratio": ratio(two["readings_per_s"], one), "two_workers": two}
 
 
+    def soak(self) -> dict[str, Any]:
+        return soak.measure(self.stack, self.soak_minutes)
+
+
 def lookup_rate(results: dict[str, Any], section: str) -> float | None:
     value = report.lookup(results, f"{section}.readings_per_s")
     return float(value) if value is not None else None
@@ -226,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({results['machine']['cpu_count']} CPUs)")
     started = time.monotonic()
     stack = Stack(keep=args.keep)
-    run = Run(stack, sizes, results, share=args.quick)
+    run = Run(stack, sizes, results, share=args.quick, soak_minutes=args.soak_minutes)
     failed = []
     try:
         for section in sections:

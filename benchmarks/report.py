@@ -62,6 +62,17 @@ FIGURES = [
     Figure("scaleout.two_worker_ratio", "two workers / one worker", "x", ">= 1.6",
            at_least(1.6)),
     Figure("worker.peak_rss_mb", "worker peak RSS", "MB"),
+    Figure("soak.readings_acked", "soak: readings acknowledged (--only soak)", "readings"),
+    Figure("soak.lost", "soak: acknowledged readings lost", "readings", "0", at_most(0)),
+    Figure("soak.doubled", "soak: readings counted twice", "readings", "0", at_most(0)),
+    Figure("soak.hostile_not_dead_lettered", "soak: hostile messages not dead-lettered",
+           "messages", "0", at_most(0)),
+    Figure("soak.kills", "soak: workers killed (SIGKILL)", "kills"),
+    Figure("soak.restarts_missed", "soak: kills the worker did not come back from", "kills",
+           "0", at_most(0)),
+    Figure("soak.survivor_rss_growth_pct", "soak: long-lived worker RSS growth after warm-up",
+           "%", "< 10", lambda v: v < 10),
+    Figure("soak.max_consumer_lag", "soak: largest consumer lag", "records"),
 ]
 
 
@@ -88,7 +99,7 @@ def fmt(value: Any, unit: str) -> str:
         return "-"
     if unit == "x":
         return f"{value:.2f}"
-    if unit in ("ms", "MB"):
+    if unit in ("ms", "MB", "%"):
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 

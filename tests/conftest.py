@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,11 @@ class Services:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    data_dir = tmp_path_factory.mktemp("energy")
+def services() -> Iterator[Services]:
+    # Not under pytest's own temporary folder: PostgreSQL runs as the user "pgserver" when we
+    # are root, and every pytest session makes /tmp/pytest-of-<user> private again (0700),
+    # which would stop the server of a session running at the same time.
+    data_dir = Path(tempfile.mkdtemp(prefix="energy-test-"))
     broker = EmbeddedBroker.start(data_dir)
     pg = EmbeddedPostgres.start(data_dir)
     try:
@@ -38,6 +43,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     finally:
         broker.stop()
         pg.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

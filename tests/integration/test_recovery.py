@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -215,7 +216,8 @@ def test_database_outage_waits_retries_and_resumes(services: Services, own_broke
     from db.migrate import migrate
     from processor.services import EmbeddedPostgres
 
-    pg = EmbeddedPostgres.start(tmp_path)  # a database of its own, to stop and start
+    # a database of its own, to stop and start (outside pytest's folder: see conftest.py)
+    pg = EmbeddedPostgres.start(Path(tempfile.mkdtemp(prefix="energy-test-outage-")))
     migrate(pg.dsn, 1, 1)
     run = uid()
     readings = stream(run, devices=10, minutes=60)
