@@ -139,11 +139,15 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     dsn = need(settings.database_dsn, "DATABASE_URL", "your PostgreSQL")
     if args.web_port:
         settings = settings.model_copy(update={"web_port": args.web_port})
-    require_free_port(settings.web_bind, settings.web_port)
+        # Faust reads WEB_PORT from the environment too, and prefers it to the App's argument:
+        # without this, `up --workers 2` with WEB_PORT set bound both workers to one port.
+        os.environ["WEB_PORT"] = str(args.web_port)
     require_database(dsn)
     migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
     ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
     pipeline = build_app(settings, dsn)
+    # Checked last, just before Faust binds it: the smaller the gap, the rarer a race.
+    require_free_port(settings.web_bind, settings.web_port)
     log.info("worker: web server at http://%s:%d (event loop: %s)", settings.web_bind,
              settings.web_port, loop)
     worker = faust.Worker(pipeline.app, loglevel=settings.log_level.lower(), quiet=True,

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -145,3 +146,39 @@ def test_up_with_a_busy_web_port_names_it_and_stops_at_once(tmp_path: Path,
         assert done.returncode == 2
         assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_up_runs_several_workers_on_consecutive_ports(tmp_path: Path,
+                                                      services: Services) -> None:
+    """WEB_PORT in the environment: Faust reads it too (and preferred it to the worker's own
+    --web-port), so the second worker used to bind the first one's port."""
+    port = free_port()
+    while not port_free(port + 1):
+        port = free_port()
+    proc, log = start_up(tmp_path, "--workers", "2", KAFKA_BOOTSTRAP_SERVERS=services.bootstrap,
+                         DATABASE_URL=services.dsn, WEB_PORT=str(port))
+    try:
+        for p in (port, port + 1):
+            wait_until(lambda p=p: healthy(p), timeout=60, what=f"a worker on port {p}")
+        assert proc.poll() is None, log.read_text()[-3000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0, log.read_text()[-3000:]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
