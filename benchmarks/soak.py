@@ -217,9 +217,13 @@ class HttpLoad(threading.Thread):
                 self.ledger.acked[k] = 1
 
 
+WARM_UP = 180.0  # seconds: two kill-and-rebalance cycles, in which the surviving worker took
+# over every partition and its tables grew to the whole fleet (at 60 s it held half of them)
+
+
 class Sampler(threading.Thread):
     """Every 5 s: the workers' consumer lag (the largest sum seen), the surviving worker's
-    memory once warmed up (after a minute), and a progress line each minute."""
+    memory each minute (growth is judged from ``WARM_UP`` on), and a progress line."""
 
     def __init__(self, survivor: psutil.Process | None, ports: tuple[int, ...], ledger: Ledger,
                  stop: threading.Event) -> None:
@@ -227,6 +231,7 @@ class Sampler(threading.Thread):
         self.survivor, self.ports, self.ledger, self.stop_event = survivor, ports, ledger, stop
         self.max_lag = 0
         self.rss_start: float | None = None
+        self.rss_by_minute: list[float | None] = []
         self.kills = 0
 
     def run(self) -> None:
@@ -236,10 +241,11 @@ class Sampler(threading.Thread):
             lags = [lag_of(p) for p in self.ports]
             self.max_lag = max(self.max_lag, sum(v for v in lags if v is not None))
             elapsed = time.monotonic() - started
-            if self.rss_start is None and elapsed >= 60:
+            if self.rss_start is None and elapsed >= WARM_UP:
                 self.rss_start = rss_mb(self.survivor)
             if time.monotonic() - last_line >= 60:
                 last_line = time.monotonic()
+                self.rss_by_minute.append(rss_mb(self.survivor))
                 log(f"soak: {elapsed / 60:4.1f} min, {sum(self.ledger.acked):,} readings "
                     f"acked, {self.kills} kills, lag {sum(v or 0 for v in lags):,} (max "
                     f"{self.max_lag:,}), survivor RSS {rss_mb(self.survivor)} MB")
@@ -508,7 +514,8 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         "http_status_counts": {str(k): v for k, v in sorted(ledger.http_status.items())},
         "kills": kills, "restarts_survived": restarts, "restart_seconds": restart_seconds,
         "survivor_alive": survivor_alive,
-        "survivor_rss_mb": {"after_warm_up": rss_start, "end": rss_end},
+        "survivor_rss_mb": {"after_warm_up": rss_start, "end": rss_end,
+                            "warm_up_seconds": WARM_UP, "each_minute": sampler.rss_by_minute},
         "survivor_rss_growth": growth,
         "survivor_rss_growth_pct": round(growth * 100, 1) if growth is not None else None,
         "hostile_not_dead_lettered": len(hostile_missing),
