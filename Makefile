@@ -25,6 +25,7 @@ chromium:
 	  echo "warning: could not install chromium; the web view's browser test will be skipped"
 
 test: $(STAMP) chromium
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)
@@ -33,6 +34,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy processor producers db
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .energy .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,8 +1,8 @@
 """Analytics latency: ``GET /v1/analytics/performance/{id}`` and ``GET /v1/analytics/fleet`` on a
 fleet with days of hourly rollups.
 
-What the endpoints read (db/analytics.py): hourly rollups for the whole hours of the 24-hour
-window, history through its primary key for the partial hours at both edges, live state and
+What the endpoints read (db/efficiency_queries.py): hourly rollups for the whole hours of the
+24-hour window, history through its primary key for the partial hours at both edges, live state and
 links. So the load is: rollups for every hour of the days, minute history for the two edge hours
 (the full days of history would be 2 x vehicles x 1,440 rows a day and are never read), one live
 row per device and one explicit link per vehicle.

@@ -18,8 +18,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from benchmarks.workers import Worker
 from db.migrate import migrate
-from processor.services import EmbeddedBroker, EmbeddedPostgres
-from processor.topics import ensure_topics
+from processor.kafka.topics import ensure_topics
+from processor.ops.embedded import EmbeddedBroker, EmbeddedPostgres
 
 
 def log(message: str) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import faust
 
 from processor.app import broker_urls
-from processor.eventloop import use_event_loop
-from processor.gc_tuning import tune_gc
 from processor.settings import Settings
+from processor.stream.eventloop import use_event_loop
+from processor.stream.gc_tuning import tune_gc
 
 
 def build() -> faust.App:

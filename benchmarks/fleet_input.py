@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from processor.routing import partition_for
+from processor.domain.partitioning import partition_for
 from producers.fleet import Fleet
 
 Message = tuple[bytes | None, bytes]  # key, value

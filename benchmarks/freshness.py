@@ -14,7 +14,7 @@ from benchmarks import pipeline
 from benchmarks.env import Stack, log
 from benchmarks.fleet_input import device_id, encode, generate
 from benchmarks.stats import latency_summary
-from producers.kafka import Delivery, produce
+from processor.kafka.producer import Delivery, produce
 
 POLL_SECONDS = 0.02
 # After the last publish, how long samples may still take to show. Samples not seen by then

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from confluent_kafka import Producer
 
 from benchmarks.fleet_input import Message
-from processor.topics import RAW
-from producers.kafka import Delivery, produce, producer_config
+from processor.kafka.producer import Delivery, produce, producer_config
+from processor.kafka.topics import RAW
 
 
 class Publisher:

@@ -19,8 +19,9 @@ from benchmarks.fleet_input import Input, Message
 from benchmarks.kafka import Publisher
 from benchmarks.stats import rate
 from benchmarks.workers import ROOT
-from db.copy_format import HEADER, TRAILER, encode_rows
-from processor.topics import RAW
+from processor.domain.copy_rows import HEADER, TRAILER
+from processor.domain.kinds import METER, VEHICLE
+from processor.kafka.topics import RAW
 
 # --- the bare Faust agent -------------------------------------------------------------------
 
@@ -191,8 +192,8 @@ def copy_rows(data: Input) -> dict[str, bytes]:
                              r["batteryTemp"], r.get("meterId")))
         else:
             meters.append((r["meterId"], r["timestamp"], r["kwhConsumedAc"], r["voltage"]))
-    return {"meter": HEADER + encode_rows("meter", meters) + TRAILER,
-            "vehicle": HEADER + encode_rows("vehicle", vehicles) + TRAILER}
+    return {"meter": HEADER + METER.encode_rows(meters) + TRAILER,
+            "vehicle": HEADER + VEHICLE.encode_rows(vehicles) + TRAILER}
 
 
 def copy(stack: Stack, data: Input, chunk: int = 1 << 20) -> dict[str, Any]:

@@ -42,9 +42,9 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.env import Stack, log
-from processor.deadletter import original_bytes
-from processor.topics import DLQ, RAW
-from producers.kafka import producer_config
+from processor.domain.dead_letters import original_bytes
+from processor.kafka.producer import producer_config
+from processor.kafka.topics import DLQ, RAW
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICES = 2_000  # half meters, half vehicles (vehicle i charges on meter i)
@@ -409,8 +409,9 @@ def measure(stack: Stack, minutes: float, load: Load | None = None,
                     "APP_ID": "energy-soak"})
         up_log = directory / "up.log"
         with open(up_log, "wb") as out:
-            up = subprocess.Popen([sys.executable, "-m", "processor.cli", "up", "--workers", "2"],
-                                  env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            up = subprocess.Popen(
+                [sys.executable, "-m", "processor.ops.cli", "up", "--workers", "2"],
+                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         try:
             return _soak(up, up_log, directory, dsn, port, load, seconds, kill_every, ledger)
         finally:

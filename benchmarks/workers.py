@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from processor.services import free_port
+from processor.ops.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 OWNS = re.compile(r"worker owns partitions \[([0-9, ]*)\]")
@@ -78,7 +78,7 @@ def start_worker(bootstrap: str, dsn: str, app_id: str, directory: Path, partiti
                 "WEB_PORT": str(port), "DATA_DIR": str(directory), "APP_ID": app_id,
                 "TELEMETRY_PARTITIONS": str(partitions), **env}
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "worker"], env=full_env,
+        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "worker"], env=full_env,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                 stdin=subprocess.DEVNULL)
     worker = Worker(proc, port, log_path)

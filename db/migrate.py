@@ -8,9 +8,11 @@ from importlib import resources
 
 import psycopg
 
+from processor.domain.kinds import KINDS
+
 log = logging.getLogger(__name__)
 
-HISTORY_TABLES = ("meter_history", "vehicle_history")
+HISTORY_TABLES = tuple(kind.history_table for kind in KINDS.values())
 MIGRATION_LOCK = 7_245_001  # advisory lock: two processes migrating at once take turns
 
 CREATE_VERSIONS = """

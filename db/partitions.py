@@ -1,7 +1,7 @@
 """Daily history partitions: created ahead of time, dropped after ``RETENTION_DAYS``.
 
 Run by ``energy-ingest partitions`` and, on a timer, by the leader worker
-(``processor/maintenance.py``). Both may run at once: an advisory lock makes them take turns,
+(``processor/stream/maintenance.py``). Both may run at once: an advisory lock makes them take turns,
 and every step is harmless to repeat.
 
 Retention works on whole days. The daily partition of day D holds [D, D+1) UTC; it is dropped

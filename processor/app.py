@@ -1,39 +1,54 @@
-"""The Faust application: topics, tables, agents and web views wired from one Settings."""
+"""The worker's Faust application, built from one Settings: what runs in it, at a glance.
+
+    telemetry.raw ─> router ─> telemetry.meter / .vehicle ─> writers ─> PostgreSQL
+                        └──> telemetry.dlq                    └──> Faust live and hourly tables
+
+Every agent, timer and view is registered here, in this order; each ``register`` function
+lives with the code it registers (``processor/stream/``, ``processor/web/``).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import faust
 
-from processor import metrics, topics
-from processor.checkpoint import guarded
-from processor.faust_fixes import fetch_max_wait, seek_before_resume
+from processor import web
+from processor.domain.kinds import KINDS
+from processor.domain.stalls import Watchdog
+from processor.kafka import topics
 from processor.settings import Settings
-from processor.watchdog import Watchdog
+from processor.stream import (
+    alerts,
+    brokerwatch,
+    maintenance,
+    metrics,
+    router,
+    tables,
+    watchdog,
+    writers,
+)
+from processor.stream.checkpoint import guarded
+from processor.stream.faust_fixes import fetch_max_wait, seek_before_resume
+from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Pipeline:
-    """Everything agents and views share."""
-
-    app: faust.App
-    settings: Settings
-    dsn: str
-    raw: faust.TopicT
-    routed: dict[str, faust.TopicT]  # "meter" / "vehicle" -> telemetry.meter / .vehicle
-    dlq: faust.TopicT
-    live: dict[str, Any]  # "meter" / "vehicle" -> Faust table: device id -> latest reading
-    # "meter" / "vehicle" -> Faust table: "device|hour" -> that hour's rollup totals
-    hourly: dict[str, Any] = field(default_factory=dict)
-    watchdog: Watchdog = field(default_factory=lambda: Watchdog({}, 60.0))
-
 # The agents, and the topic each one consumes (the stall watchdog compares its lag).
-AGENTS = {"router": topics.RAW, "meter_writer": topics.METER, "vehicle_writer": topics.VEHICLE}
+AGENTS = {"router": topics.RAW, **{f"{k.name}_writer": k.topic for k in KINDS.values()}}
+
+WIRING: tuple[Callable[[Pipeline], None], ...] = (
+    router.register_router,  # agent: telemetry.raw -> routed batches, dead letters
+    writers.register_writers,  # agents: routed batches -> PostgreSQL -> Faust tables
+    tables.register_window_expiry,  # timer: drops hours past the window from the tables
+    brokerwatch.register_brokerwatch,  # timer: stops the worker if the broker lost its topics
+    alerts.register_alerts,  # leader timer: efficiency crossings -> alerts.efficiency
+    maintenance.register_maintenance,  # leader timer: history partitions, retention
+    watchdog.register,  # timer: a stalled agent ends the worker
+    web.register_web,  # views: ingest, analytics, live, health, metrics, the web view
+)
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -45,11 +60,34 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
         raise ValueError("build_app needs settings.kafka_bootstrap_servers")
     seek_before_resume()  # Faust resumes partitions before seeking them; see faust_fixes
     fetch_max_wait(settings.broker_fetch_max_wait_ms)
+    app = faust_app(settings)
+    raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
+                    key_serializer="raw", value_serializer="raw")
+    routed = {name: app.topic(kind.topic, key_type=bytes, value_type=bytes,
+                              key_serializer="raw", value_serializer="raw")
+              for name, kind in KINDS.items()}
+    # Values: plain JSON objects (processor/domain/kinds.py says which).
+    live = {name: app.Table(kind.live_table, default=None,
+                            partitions=settings.telemetry_partitions, key_type=str)
+            for name, kind in KINDS.items()}
+    hourly = {name: app.Table(kind.hourly_table, default=None,
+                              partitions=settings.telemetry_partitions, key_type=str)
+              for name, kind in KINDS.items()}
+    pipeline = Pipeline(app, settings, dsn, raw, routed, live, hourly,
+                        Watchdog(AGENTS, settings.stall_seconds))
+    for register in WIRING:
+        register(pipeline)
+    register_lifecycle(pipeline)
+    return pipeline
+
+
+def faust_app(settings: Settings) -> faust.App:
+    assert settings.kafka_bootstrap_servers
     # Faust keeps an (empty, with in-memory tables) directory per app id; under DATA_DIR rather
     # than "<app id>-data" in whatever directory the worker was started from.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     escaped = str(settings.data_dir).replace("{", "{{").replace("}", "}}")
-    app = faust.App(
+    return faust.App(
         settings.app_id,
         datadir=f"{escaped}/faust-{{conf.name}}",
         broker=broker_urls(settings.kafka_bootstrap_servers),
@@ -76,61 +114,22 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
         web_stats_enabled=False,
         logging_config=None,
     )
-    raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
-                    key_serializer="raw", value_serializer="raw")
-    routed = {
-        kind: app.topic(name, key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw")
-        for kind, name in (("meter", topics.METER), ("vehicle", topics.VEHICLE))
-    }
-    dlq = app.topic(topics.DLQ, key_type=bytes, value_type=bytes,
-                    key_serializer="raw", value_serializer="raw")
-    live = {
-        kind: app.Table(f"{kind}_live", default=None, partitions=settings.telemetry_partitions,
-                        key_type=str)  # values: plain JSON objects
-        for kind in ("meter", "vehicle")
-    }
-    hourly = {
-        kind: app.Table(f"{kind}_hourly", default=None, partitions=settings.telemetry_partitions,
-                        key_type=str)  # values: plain JSON objects
-        for kind in ("meter", "vehicle")
-    }
-    pipeline = Pipeline(app, settings, dsn, raw, routed, dlq, live, hourly,
-                        Watchdog(AGENTS, settings.stall_seconds))
 
-    from processor.brokerwatch import register_brokerwatch
-    from processor.router import register_router
-    from processor.web import register_web
-    from processor.writers import register_writers
 
-    register_router(pipeline)
-    register_brokerwatch(pipeline)
-    register_writers(pipeline)
-    register_web(pipeline)
-
-    from processor.alerts import register_alerts
-
-    register_alerts(pipeline)
-    from processor.maintenance import register_maintenance  # partitions, retention
-    register_maintenance(pipeline)
-    from processor import watchdog
-
-    watchdog.register(pipeline)
-
-    @app.timer(interval=10.0)
+def register_lifecycle(p: Pipeline) -> None:
+    """The progress line every 10 s, and what the log says on assignment and at the end."""
+    @p.app.timer(interval=10.0)
     @guarded("progress log")
     async def progress() -> None:
         log.info("progress: %s", metrics.progress_line())
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    @p.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        pipeline.watchdog.restart_clocks()
+        p.watchdog.restart_clocks()
         owned = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW)
         log.info("worker owns partitions %s of %s", owned, topics.RAW)
 
-    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    @p.app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         # Runs after the consumer waited for every in-flight batch to be written and acked.
         log.info("stopped cleanly, in-flight batches committed; final: %s", metrics.progress_line())
-
-    return pipeline

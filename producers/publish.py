@@ -11,8 +11,9 @@ from typing import IO, Any
 
 from confluent_kafka import Producer
 
-from processor.topics import RAW
-from producers.kafka import Delivery, check_broker, key_of_line, produce, producer_config
+from processor.kafka.producer import Delivery, check_broker, produce, producer_config
+from processor.kafka.topics import RAW
+from producers.keys import key_of_line
 
 
 def publish_lines(bootstrap: str, source: IO[bytes], topic: str = RAW,

@@ -16,9 +16,10 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from processor.topics import RAW
+from processor.kafka.producer import Delivery, check_broker, produce, producer_config
+from processor.kafka.topics import RAW
 from producers.fleet import Fleet, minutes
-from producers.kafka import Delivery, check_broker, device_key, produce, producer_config
+from producers.keys import device_key
 
 log = logging.getLogger(__name__)
 

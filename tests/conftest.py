@@ -13,8 +13,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from db.migrate import migrate
-from processor.services import EmbeddedBroker, EmbeddedPostgres
-from processor.topics import ensure_topics
+from processor.kafka.topics import ensure_topics
+from processor.ops.embedded import EmbeddedBroker, EmbeddedPostgres
 from tests.helpers import Worker, publish, query, start_worker, uid, wait_until
 
 PARTITIONS = 4

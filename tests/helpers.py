@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from processor.services import free_port
-from producers.kafka import producer_config
+from processor.kafka.producer import producer_config
+from processor.ops.embedded import free_port
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,7 @@ def start_worker(bootstrap: str, dsn: str, log_dir: Path, **env: str) -> Worker:
     full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
                 "WEB_PORT": str(port), "DATA_DIR": str(log_dir), **env}
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "worker"], env=full_env,
+        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "worker"], env=full_env,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     worker = Worker(proc, port, log_path, full_env)
 

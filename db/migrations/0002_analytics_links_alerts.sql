@@ -1,8 +1,8 @@
 -- Analytics: vehicle-meter link inference, link lookups, and efficiency alert state.
 
 -- The identifier after a device-type prefix: V1 -> 1, V-201 -> 201, M-0001 -> 0001.
--- Mirrors processor.analytics.trailing_id; a vehicle with no explicit link is inferred to
--- charge on the single meter with the same trailing identifier.
+-- A vehicle with no explicit link is inferred to charge on the single meter with the same
+-- trailing identifier (tests/integration/test_link_inference.py).
 CREATE OR REPLACE FUNCTION energy_device_suffix(device_id text)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT substring(device_id FROM '^[A-Za-z]+[-_.:]?([A-Za-z0-9].*)$')

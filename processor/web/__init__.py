@@ -1,34 +1,38 @@
-"""HTTP views served by each worker's Faust web server; one module per concern."""
+"""HTTP views served by each worker's Faust web server; one module per concern.
+
+Reads: the efficiency figures (``efficiency.py``), live state (``live.py``), the web view
+(``dashboard.py``); ingest (``ingest.py``); links (``fleet.py``); operations (``health.py``,
+``readiness.py``, ``metrics.py``, ``openapi.py``, ``errors.py``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from processor.app import Pipeline
+from processor.stream.pipeline import Pipeline
+from processor.web import (
+    dashboard,
+    efficiency,
+    errors,
+    fleet,
+    health,
+    ingest,
+    live,
+    metrics,
+    openapi,
+    readiness,
+)
+from processor.web.resources import Resources
 
 
 def register_web(pipeline: Pipeline) -> None:
-    from processor.web import analytics, dashboard, fleet, health
-
-    health.register(pipeline)
-    register_api(pipeline)
-    analytics.register(pipeline)
-    fleet.register(pipeline)
-    dashboard.register(pipeline)
-
-
-def register_api(pipeline: Pipeline) -> None:
-    """Issue 4: ingestion, live state, readiness, metrics, OpenAPI, JSON routing errors."""
-    from processor.settings import Settings
-    from processor.web import errors, ingest, live, metrics, openapi, readiness
-    from processor.web.resources import Resources
-
-    settings: Settings = pipeline.settings
+    settings = pipeline.settings
     res = Resources(settings, pipeline.dsn, settings.kafka_bootstrap_servers or "")
+    health.register(pipeline)
     errors.register(pipeline)
     ingest.register(pipeline, res)
     live.register(pipeline, res)
     readiness.register(pipeline, res)
     metrics.register(pipeline)
     openapi.register(pipeline)
+    efficiency.register(pipeline)
+    fleet.register(pipeline)
+    dashboard.register(pipeline)

@@ -1,19 +1,17 @@
 """The web view: ``/`` (fleet table) and ``/vehicles/{id}`` (hourly chart), with its own assets.
 
 Plain HTML, CSS and JavaScript shipped as package data: no CDN, nothing fetched from outside.
-The pages read the JSON endpoints of ``processor/web/analytics.py``.
+The pages read the JSON endpoints of ``processor/web/efficiency.py``.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING
 
 from faust.web import Request, Response, View
 
-if TYPE_CHECKING:
-    from processor.app import Pipeline
+from processor.stream.pipeline import Pipeline
 
 CONTENT_TYPES = {".html": "text/html", ".css": "text/css", ".js": "application/javascript",
                  ".svg": "image/svg+xml", ".png": "image/png"}

@@ -7,12 +7,10 @@ Responses made by views are left alone.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from processor.app import Pipeline
+from processor.stream.pipeline import Pipeline
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

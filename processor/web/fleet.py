@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from faust.web import Request, Response, View
 
-from db import analytics as queries
-from processor.analytics import iso
-from processor.models import DEVICE_ID_PATTERN
-
-if TYPE_CHECKING:
-    from processor.app import Pipeline
+from db import efficiency_queries as queries
+from processor.domain.efficiency import iso
+from processor.domain.readings import DEVICE_ID_PATTERN
+from processor.stream.pipeline import Pipeline
 
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from faust.web import Request, Response, View
 
-if TYPE_CHECKING:
-    from processor.app import Pipeline
+from processor.stream.pipeline import Pipeline
 
 
 def register(p: Pipeline) -> None:

@@ -2,7 +2,7 @@
 
 A request is answered only after the broker acknowledged what it accepted, and every reading is
 either counted in ``accepted`` or listed in ``rejected`` with its index and field errors: nothing
-is half-accepted in silence. Validation is the router's own (processor/validation.py); the
+is half-accepted in silence. Validation is the router's own (processor/domain/validation.py); the
 router judges the readings again when it consumes them, as it does for every producer.
 """
 
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from processor import metrics, topics
-from processor.lines import latest_ts
-from processor.validation import (
+from processor.domain.fast_path import latest_ts
+from processor.domain.kinds import KINDS
+from processor.domain.validation import (
     INTERNAL_ERROR,
     FieldError,
     describe,
@@ -29,10 +29,12 @@ from processor.validation import (
     readings_of,
     validate_reading,
 )
-from processor.web.coalesce import Coalescer
+from processor.kafka import topics
+from processor.stream import metrics
+from processor.stream.pipeline import Pipeline
+from processor.web.ingest_coalescer import Coalescer
 
 if TYPE_CHECKING:
-    from processor.app import Pipeline
     from processor.web.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -129,9 +131,9 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
     valid: list[tuple[int, Any, str]] = []  # index, reading as sent, device id
     for index, item in enumerate(items):
         kind = reading_type(item) if isinstance(item, dict) else None
-        result.types[index] = kind if kind in ("meter", "vehicle") else "unknown"
+        result.types[index] = kind if kind in KINDS else "unknown"
         line = plain_line(item, latest)
-        if line is not None:  # plainly valid: no model needed (processor/lines.py)
+        if line is not None:  # plainly valid: no model needed (processor/domain/fast_path.py)
             valid.append((index, item, line[1]))
             continue
         try:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from processor import metrics
-from processor.lag import consumer_lag
-
-if TYPE_CHECKING:
-    from processor.app import Pipeline
+from processor.stream import metrics
+from processor.stream.lag import consumer_lag
+from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faust.web import Request, Response, View
 
-from processor.models import DEVICE_ID_PATTERN, MeterReading, VehicleReading
+from processor.domain.readings import DEVICE_ID_PATTERN, MeterReading, VehicleReading
 from processor.settings import Settings
-
-if TYPE_CHECKING:
-    from processor.app import Pipeline
+from processor.stream.pipeline import Pipeline
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"

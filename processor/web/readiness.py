@@ -2,8 +2,8 @@
 
 Ready means PostgreSQL answers ``SELECT 1``, the broker answers a metadata request (and knows
 ``telemetry.raw``), the Faust consumer holds an assignment, and no agent is stalled
-(``processor.watchdog``). Anything else is a 503 that
-names the check that failed, so a load balancer stops sending ingest traffic here.
+(``processor/stream/watchdog.py``). Anything else is a 503 that names the check that failed,
+so a load balancer stops sending ingest traffic here.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
 
-from processor import topics
+from processor.kafka import topics
+from processor.stream.pipeline import Pipeline
 
 if TYPE_CHECKING:
-    from processor.app import Pipeline
     from processor.web.resources import Resources
 
 PING = "SELECT 1"

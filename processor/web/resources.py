@@ -12,8 +12,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from processor.kafka.publisher import Publisher
 from processor.settings import Settings
-from processor.web.publisher import Publisher
 
 DB_TIMEOUT = 5.0  # seconds a view waits for a connection before answering 503
 

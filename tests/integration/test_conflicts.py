@@ -91,7 +91,7 @@ def test_a_contradicting_reading_goes_to_the_dead_letters_with_both_values(
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
            "DATABASE_URL": services.dsn, "TELEMETRY_PARTITIONS": str(PARTITIONS),
            "APP_ID": APP_ID}
-    done = subprocess.run([sys.executable, "-m", "processor.cli", "replay", "--from",
+    done = subprocess.run([sys.executable, "-m", "processor.ops.cli", "replay", "--from",
                            start.isoformat()], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

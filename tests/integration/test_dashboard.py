@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from processor.analytics import iso
+from processor.domain.efficiency import iso
 from producers.fleet import device_ids
 from producers.simulate import SimulateOptions, simulate
 from tests.conftest import Services

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processor.services import EmbeddedBroker
-from processor.topics import ensure_topics
-from processor.validation import validate_message
+from processor.domain.validation import validate_message
+from processor.kafka.topics import ensure_topics
+from processor.ops.embedded import EmbeddedBroker
 from tests.conftest import APP_ID, PARTITIONS, Services
 from tests.helpers import (
     Worker,

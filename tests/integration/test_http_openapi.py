@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from processor.models import DEVICE_ID_PATTERN
+from processor.domain.readings import DEVICE_ID_PATTERN
 from tests.helpers import Worker, uid
 
 pytestmark = pytest.mark.integration

@@ -1,10 +1,11 @@
 """Vehicle-meter links written by the vehicle writer's statement, against the rule they follow.
 
-The rule (db/sink.py): a reading's meterId starts a link when it differs from the link in force
-at its time, the latest of the stored links and the batch's earlier readings of the same vehicle.
-The statement takes a per-vehicle shortcut when a vehicle names one meter in the batch; random
-batches (out of order, duplicates, readings without a meter, explicit links set between batches,
-some at a reading's very timestamp) must give exactly the links the rule gives.
+The rule (db/batch_writes.py): a reading's meterId starts a link when it differs from the link
+in force at its time, the latest of the stored links and the batch's earlier readings of the
+same vehicle. The statement takes a per-vehicle shortcut when a vehicle names one meter in the
+batch; random batches (out of order, duplicates, readings without a meter, explicit links set
+between batches, some at a reading's very timestamp) must give exactly the links the rule
+gives.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from db.analytics import SET_LINK
-from db.copy_format import encode_rows
-from db.sink import connect, write_copy
+from db.batch_writes import connect, write_copy
+from db.efficiency_queries import SET_LINK
+from processor.domain.kinds import VEHICLE
 from tests.helpers import query
 
 pytestmark = pytest.mark.integration
@@ -98,9 +99,9 @@ async def run(dsn: str, steps: list[tuple[str, Any]]) -> None:
                 continue
             rows = [(v, ts(m), 50.0, 0.1, 25.0, meter) for v, m, meter in step]
             try:
-                await write_copy(conn, "vehicle", encode_rows("vehicle", rows), expect_new=True)
+                await write_copy(conn, "vehicle", VEHICLE.encode_rows(rows), expect_new=True)
             except psycopg.errors.UniqueViolation:
-                await write_copy(conn, "vehicle", encode_rows("vehicle", rows))
+                await write_copy(conn, "vehicle", VEHICLE.encode_rows(rows))
     finally:
         await conn.close()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from processor.routing import partition_for
+from processor.domain.partitioning import partition_for
 from tests.conftest import APP_ID, PARTITIONS, Services
 from tests.helpers import ROOT, Worker, publish, query, start_worker, uid, wait_until
 from tests.integration.recovery_support import (
@@ -40,7 +40,7 @@ def worker_on(bootstrap: str, services: Services, log_dir: Path, **env: str) -> 
 def cli(services: Services, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": services.dsn,
            "TELEMETRY_PARTITIONS": str(PARTITIONS), "APP_ID": APP_ID}
-    return subprocess.run([sys.executable, "-m", "processor.cli", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "processor.ops.cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -169,7 +169,7 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(services: Services, own_bro
                                  ) from None
         assert_exact(services.dsn, run, readings)
         # And the group's commits on telemetry.raw reach the end of every partition: a commit
-        # left behind (Faust's seek race, see processor/faust_fixes.py) means a later restart
+        # left behind (Faust's seek race, see processor/stream/faust_fixes.py) means a later restart
         # would redo everything after it.
         published = Counter(partition_for(str(r.get("vehicleId") or r["meterId"]), PARTITIONS)
                             for r in readings)
@@ -214,7 +214,7 @@ def test_database_outage_waits_retries_and_resumes(services: Services, own_broke
     import pgserver
 
     from db.migrate import migrate
-    from processor.services import EmbeddedPostgres
+    from processor.ops.embedded import EmbeddedPostgres
 
     # a database of its own, to stop and start (outside pytest's folder: see conftest.py)
     pg = EmbeddedPostgres.start(Path(tempfile.mkdtemp(prefix="energy-test-outage-")))

@@ -16,10 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from db.batch_writes import connect, write_copy
 from db.partitions import maintain_partitions, partition_name
-from db.sink import connect, write_batch
-from processor.services import EmbeddedBroker
-from processor.topics import ensure_topics
+from processor.domain.kinds import METER
+from processor.kafka.topics import ensure_topics
+from processor.ops.embedded import EmbeddedBroker
 from tests.conftest import Services
 from tests.helpers import ROOT, query, start_worker, uid, wait_until
 
@@ -125,7 +126,7 @@ def test_a_replay_of_a_dropped_day_is_not_counted_again(dsn: str) -> None:
     async def write() -> int:
         conn = await connect(dsn)
         try:
-            return (await write_batch(conn, "meter", [row])).inserted
+            return (await write_copy(conn, "meter", METER.encode_rows([row]))).inserted
         finally:
             await conn.close()
 
@@ -170,7 +171,7 @@ def test_partitions_command_prints_what_it_created_and_dropped(dsn: str) -> None
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
 
     def run(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "processor.cli", "partitions", *args],
+        done = subprocess.run([sys.executable, "-m", "processor.ops.cli", "partitions", *args],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout

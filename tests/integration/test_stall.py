@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from processor.checkpoint import EXIT_REDELIVER
+from processor.stream.checkpoint import EXIT_REDELIVER
 from tests.conftest import APP_ID, PARTITIONS
 from tests.helpers import http_json, publish, query, start_worker, uid, wait_until
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from processor.services import free_port
+from processor.ops.embedded import free_port
 from tests.conftest import Services
 from tests.helpers import ROOT, publish, query, uid, wait_until
 
@@ -29,7 +29,7 @@ def start_up(tmp: Path, *args: str, **env: str) -> tuple[subprocess.Popen[bytes]
     full.update({"DATA_DIR": str(tmp / "data"), "WEB_PORT": str(free_port()),
                  "TELEMETRY_PARTITIONS": "4", "APP_ID": f"up-{uid()}", **env})
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "up", *args], env=full,
+        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "up", *args], env=full,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     return proc, log
 
@@ -141,7 +141,7 @@ def test_up_with_a_busy_web_port_names_it_and_stops_at_once(tmp_path: Path,
         # between) says the same and exits with the start-up code, which `up` does not retry.
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
                "DATABASE_URL": services.dsn, "WEB_PORT": str(port)}
-        done = subprocess.run([sys.executable, "-m", "processor.cli", "worker"], env=env,
+        done = subprocess.run([sys.executable, "-m", "processor.ops.cli", "worker"], env=env,
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2
         assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -1,0 +1,86 @@
+"""How the agents end a batch, and what they do when they cannot: exit for redelivery.
+
+Every agent of a worker keeps one promise: an input is acked only once everything made from it
+is stored. The router and the writers share one checkpoint step for that (``checkpoint``):
+flush every producer the batch used (routed batches, dead letters, table changelogs), exit for
+redelivery if any record did not reach the broker, then ack the batch's events and note the
+agent's progress for the stall watchdog (``processor.stream.watchdog``).
+
+Faust restarts an agent that raised, but without the events it held unacked: the partition
+stalls silently until the worker restarts (``notes/faust.md``). So nothing may escape an agent
+or a timer: ``guarded`` turns any exception into a logged exit of the whole process, which
+``energy-ingest up`` (or the orchestrator) restarts, and the new worker starts again from the
+committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+
+import psycopg
+from aiokafka.errors import KafkaError as AIOKafkaError
+from confluent_kafka import KafkaException
+from psycopg_pool import PoolTimeout
+
+from processor.kafka.outbox import DeliveryError, Outbox
+
+if TYPE_CHECKING:
+    from processor.domain.stalls import Watchdog
+
+log = logging.getLogger(__name__)
+
+EXIT_REDELIVER = 70  # EX_SOFTWARE: the worker stopped itself so its unacked input is redelivered
+
+# What a timer may catch, log and retry at its next tick: a service that is down or slow.
+# Anything else is a bug and escapes to ``guarded``.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError, PoolTimeout, KafkaException, AIOKafkaError, OSError, TimeoutError)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exit_for_redelivery(agent: str, what: str) -> NoReturn:
+    """Stop the process on an error retrying cannot fix, so the unacked batch is redelivered
+    to a restarted worker; Faust would restart just this agent without its events (a stall).
+    Logs the exception being handled, if any."""
+    log.critical("%s: %s; exiting so the unacked input is redelivered to a restarted worker",
+                 agent, what, exc_info=True)
+    logging.shutdown()
+    os._exit(EXIT_REDELIVER)
+
+
+def guarded(name: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """For every agent and timer: an exception that escapes it ends the worker, loudly,
+    instead of leaving a live process with a dead agent. Cancellation (a clean stop or a
+    rebalance) passes through."""
+    def wrap(fun: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fun)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await fun(*args, **kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the whole point: nothing escapes
+                exit_for_redelivery(name, f"unexpected {type(exc).__name__}")
+        return run
+    return wrap
+
+
+async def checkpoint(agent: str, stream: Any, events: Iterable[Any], outboxes: Iterable[Outbox],
+                     watchdog: Watchdog | None = None) -> None:
+    """End a batch: every record it produced on the broker, then its events acked."""
+    for outbox in outboxes:
+        try:
+            await outbox.flush()
+        except DeliveryError:
+            exit_for_redelivery(agent, "records of the batch were not written to the broker")
+    for event in events:
+        await stream.ack(event)
+    if watchdog is not None:
+        watchdog.progressed(agent)

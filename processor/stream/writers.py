@@ -1,0 +1,151 @@
+"""Writer agents: routed batches -> one PostgreSQL transaction each -> live Faust tables.
+
+Offsets are acked only after the transaction committed and the table changelog writes (and
+dead letters) are on the broker (``processor.stream.checkpoint``). If PostgreSQL is unreachable the
+writer waits and retries the same batch with backoff; nothing is acked meanwhile, so nothing is
+lost. A reading whose device and time are already stored with other values is not written: it
+goes to ``telemetry.dlq`` as a conflict; an identical one is a silent duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from db.batch_writes import Row, WriteResult, connect, write_copy
+from processor.domain.dead_letters import conflict_letter
+from processor.domain.kinds import KINDS, DeviceKind
+from processor.domain.partitioning import partition_for
+from processor.domain.table_entries import hour_entries, live_entries, window_start
+from processor.kafka import topics
+from processor.kafka.changelog import Changelog
+from processor.kafka.outbox import Outbox
+from processor.stream import metrics
+from processor.stream.checkpoint import checkpoint, exit_for_redelivery, guarded
+from processor.stream.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+# After a batch held readings already stored (a redelivery, a replay, a producer's retry), the
+# writer uses the conflict-handling insert for this long before it expects new readings again.
+CAREFUL_SECONDS = 60.0
+
+
+class BatchSink:
+    """A writer's database connection, reconnected with backoff whenever it is lost.
+
+    Batches are first written expecting only new readings (history inserted without conflict
+    handling, the cheaper statement); one that holds a stored reading fails, is written again
+    with ON CONFLICT DO NOTHING, and the sink stays careful for ``CAREFUL_SECONDS``. A batch
+    that held stored readings returns the stored state of its devices and device-hours: if it
+    is a redelivery, the first delivery may have committed without its table changes reaching
+    the changelog, and the tables catch up from these.
+    """
+
+    def __init__(self, dsn: str, max_backoff: float,
+                 alive: Callable[[], None] = lambda: None) -> None:
+        self.dsn = dsn
+        self.max_backoff = max_backoff
+        self.alive = alive  # called at each retry: waiting for the database is not a stall
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.careful_until = 0.0
+
+    async def write(self, kind: str, rows: bytes) -> WriteResult:
+        delay = 0.5
+        failures = 0
+        while True:
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.conn = await connect(self.dsn)
+                    if failures:
+                        log.warning("%s writer: database reachable again, resuming", kind)
+                return await self._write(self.conn, kind, rows)
+            except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
+                failures += 1
+                log.warning("%s writer: database unavailable (%s); retry %d in %.1fs, "
+                            "nothing acked meanwhile", kind, str(exc).strip().splitlines()[0]
+                            if str(exc).strip() else type(exc).__name__, failures, delay)
+                await self._close()
+                self.alive()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+
+    async def _write(self, conn: psycopg.AsyncConnection[Any], kind: str,
+                     rows: bytes) -> WriteResult:
+        if time.monotonic() >= self.careful_until:
+            try:
+                return await write_copy(conn, kind, rows, expect_new=True)
+            except psycopg.errors.UniqueViolation:
+                self.careful_until = time.monotonic() + CAREFUL_SECONDS
+                metrics.CAREFUL_WRITES.labels(kind).inc()
+                log.info("%s writer: a batch held readings already stored; written again "
+                         "skipping them, and so for the next %.0fs", kind, CAREFUL_SECONDS)
+        return await write_copy(conn, kind, rows, restate=True, find_conflicts=True)
+
+    async def _close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # the connection is gone either way
+                await self.conn.close()
+            self.conn = None
+
+
+def send_conflicts(outbox: Outbox, kind: DeviceKind, conflicts: Sequence[Row],
+                   events: Sequence[Any], partitions: int) -> None:
+    """A dead letter for each conflicting reading, naming the routed batches it came in:
+    the range of offsets the writer's batch took from its device's partition."""
+    spans: dict[int, tuple[int, int]] = {}
+    for event in events:
+        message = event.message
+        first, last = spans.get(message.partition, (message.offset, message.offset))
+        spans[message.partition] = (min(first, message.offset), max(last, message.offset))
+    for row in conflicts:
+        partition = partition_for(row[0], partitions)
+        offsets = spans.get(partition) or (-1, -1)
+        outbox.send(topics.DLQ, conflict_letter(kind, row, partition, offsets),
+                    row[0].encode())
+
+
+def register_writers(p: Pipeline) -> None:
+    for kind in KINDS.values():
+        _register_writer(p, kind)
+
+
+def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
+    settings = p.settings
+    name = f"{kind.name}_writer"
+    live, hourly = p.live[kind.name], p.hourly[kind.name]
+    sink = BatchSink(p.dsn, settings.db_retry_max_seconds,
+                     alive=lambda: p.watchdog.progressed(name))
+    # The writer's one producer: table changelogs and dead letters (conflicts).
+    changelog = Changelog(settings.kafka_bootstrap_servers or "")
+    partitions = settings.telemetry_partitions
+
+    async def writer(stream: Any) -> None:
+        async for events in stream.noack().noack_take(
+            settings.writer_batch_max, within=settings.writer_flush_seconds
+        ):
+            rows = b"".join([kind.as_binary(event.value) for event in events])  # binary COPY
+            started = time.perf_counter()
+            try:
+                result = await sink.write(kind.name, rows)
+            except Exception:  # not a lost connection: data or schema trouble
+                exit_for_redelivery(name, "batch failed")
+            metrics.batch_written(kind.name, result.inserted, result.duplicates, started,
+                                  len(result.conflicts))
+            if result.conflicts:
+                send_conflicts(changelog, kind, result.conflicts, events, partitions)
+            changelog.set_many(live, live_entries(kind, result.live_changed, live.data,
+                                                  partitions))
+            restated = window_start(settings.hourly_window_hours) if result.skipped else None
+            changelog.set_many(hourly, hour_entries(kind, result.hourly, hourly.data,
+                                                    partitions, restated))
+            await checkpoint(name, stream, events, (changelog,), p.watchdog)
+
+    writer.__name__ = name
+    p.app.agent(p.routed[kind.name], name=name)(guarded(name)(writer))

@@ -1,0 +1,111 @@
+"""OpenAPI entries of the analytics and fleet endpoints (see ``processor/web/openapi.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.domain.readings import DEVICE_ID_PATTERN
+from processor.web.openapi import describe
+
+JSON = "application/json"
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+STRING_OR_NULL = {"type": ["string", "null"]}
+WINDOW = {"type": "object", "required": ["start", "end"],
+          "properties": {"start": {"type": "string"}, "end": {"type": "string"}}}
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+VEHICLE_ID = {"name": "vehicle_id", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN}}
+AT = {"name": "at", "in": "query", "required": False, "schema": {"type": "string"},
+      "description": "end of the 24-hour window, ISO-8601 (default now)"}
+
+PERFORMANCE = {
+    "type": "object",
+    "required": ["vehicleId", "period", "metrics", "meterId", "link", "window", "status"],
+    "properties": {
+        "vehicleId": {"type": "string"},
+        "period": {"const": "24 hours"},
+        "metrics": {"type": "object",
+                    "required": ["totalAcConsumed", "totalDcDelivered", "efficiency",
+                                 "averageBatteryTemp"],
+                    "properties": {k: {"type": "string"} for k in (
+                        "totalAcConsumed", "totalDcDelivered", "efficiency",
+                        "averageBatteryTemp")}},
+        "meterId": STRING_OR_NULL,
+        "link": {"enum": ["explicit", "inferred", None]},
+        "window": WINDOW,
+        "status": {"enum": ["ok", "low_efficiency", "no_meter_linked", "no_data"]},
+        "threshold": {"type": "number"},
+        "readings": {"type": "object"},
+    },
+}
+HOURLY = {
+    "type": "object", "required": ["vehicleId", "window", "hours", "efficiency"],
+    "properties": {
+        "vehicleId": {"type": "string"}, "meterId": STRING_OR_NULL, "window": WINDOW,
+        "efficiency": {"type": "string"},
+        "hours": {"type": "array", "items": {
+            "type": "object", "required": ["start", "end", "acKwh", "dcKwh"],
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"},
+                           "acKwh": {"type": "number"}, "dcKwh": {"type": "number"},
+                           "efficiencyRatio": NUMBER_OR_NULL,
+                           "efficiency": {"type": "string"}}}},
+    },
+}
+FLEET = {
+    "type": "object", "required": ["period", "window", "threshold", "count", "vehicles"],
+    "properties": {
+        "period": {"const": "24 hours"}, "window": WINDOW, "threshold": {"type": "number"},
+        "count": {"type": "integer"}, "computedAt": {"type": "string"},
+        "vehicles": {"type": "array", "items": {
+            "type": "object",
+            "required": ["vehicleId", "meterId", "efficiency", "efficiencyRatio", "status"],
+            "properties": {"vehicleId": {"type": "string"}, "meterId": STRING_OR_NULL,
+                           "efficiency": {"type": "string"},
+                           "efficiencyRatio": NUMBER_OR_NULL,
+                           "status": {"type": "string"}, "alert": {"type": "boolean"}}}},
+    },
+}
+
+
+def body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def describe_analytics() -> None:
+    describe("/v1/analytics/performance/{vehicle_id}", "get", {
+        "summary": "A vehicle's charging efficiency over 24 hours (the seed's response)",
+        "parameters": [VEHICLE_ID, AT],
+        "responses": {"200": body(PERFORMANCE, "figures of the window"),
+                      "400": body(ERROR, "invalid at"), "404": body(ERROR, "unknown vehicle")}})
+    describe("/v1/analytics/performance/{vehicle_id}/hourly", "get", {
+        "summary": "The same window cut at whole hours: AC against DC per hour",
+        "parameters": [VEHICLE_ID, AT],
+        "responses": {"200": body(HOURLY, "hourly figures"),
+                      "400": body(ERROR, "invalid at"), "404": body(ERROR, "unknown vehicle")}})
+    describe("/v1/analytics/fleet", "get", {
+        "summary": "Every vehicle's 24-hour figures, worst efficiency first",
+        "parameters": [AT, {"name": "maxAge", "in": "query", "required": False,
+                            "schema": {"type": "number", "minimum": 0},
+                            "description": "oldest snapshot accepted, seconds (0: compute); "
+                                           "without it, a snapshot up to FLEET_STALE_SECONDS "
+                                           "old is served while a fresh one is computed"}],
+        "responses": {"200": body(FLEET, "the fleet"),
+                      "400": body(ERROR, "invalid at or maxAge")}})
+    describe("/v1/alerts", "get", {
+        "summary": "Vehicles whose 24-hour efficiency is below the threshold now",
+        "responses": {"200": body({"type": "object", "required": ["alerts"],
+                                   "properties": {"alerts": {"type": "array"}}},
+                                  "active alerts")}})
+    describe("/v1/fleet/vehicles/{vehicle_id}/meter", "put", {
+        "summary": "Link a vehicle to the meter of its charger, from now on",
+        "parameters": [VEHICLE_ID],
+        "requestBody": {"required": True, "content": {JSON: {"schema": {
+            "type": "object", "required": ["meterId"], "additionalProperties": False,
+            "properties": {"meterId": {"type": "string", "pattern": DEVICE_ID_PATTERN}}}}}},
+        "responses": {"200": body({"type": "object", "required": ["vehicleId", "meterId"],
+                                   "properties": {"vehicleId": {"type": "string"},
+                                                  "meterId": {"type": "string"},
+                                                  "validFrom": {"type": "string"},
+                                                  "source": {"const": "api"}}}, "linked"),
+                      "400": body(ERROR, "body is not JSON"),
+                      "422": body(ERROR, "invalid vehicleId or meterId")}})

@@ -1,0 +1,173 @@
+"""The Faust patch (processor/stream/faust_fixes.py), pinned down without a broker.
+
+In the style of Faust's own tests/unit/tables/test_recovery.py: a real ``Recovery`` on a real
+app, with a consumer that records what happens in which order. The kill -9 test of the
+recovery suite catches a regression about one run in three; these catch it every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+from unittest.mock import AsyncMock, Mock
+
+import faust
+import pytest
+from faust.tables.recovery import RebalanceAgain, Recovery
+from faust.transport.consumer import Consumer
+from faust.types import TP
+
+from processor.errors import StartupError
+from processor.stream import faust_fixes
+
+STREAM_0 = TP("telemetry.raw", 0)  # committed before: sought to offset 120
+STREAM_1 = TP("telemetry.raw", 1)  # nothing committed (a new group): sought to its start
+CHANGELOG = TP("app-meter_live-changelog", 0)  # never resumed as a stream partition
+
+
+class Fetching(set[TP]):
+    """The consumer's active partitions: a resume adds to them, and is recorded."""
+
+    def __init__(self, steps: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def update(self, *others: Any) -> None:
+        super().update(*others)
+        self.steps.append(("resumed", frozenset(self)))
+
+
+class RecordingConsumer:
+    """What the patched methods touch of Faust's consumer, recording each step in order. The
+    methods under test are Faust's own ``Consumer`` methods, as patched (or not)."""
+
+    def __init__(self, committed: dict[TP, int | None]) -> None:
+        self.steps: list[tuple[str, Any]] = []
+        self.committed = committed
+        self._active_partitions = Fetching(self.steps)
+        self._paused_partitions = {STREAM_0, STREAM_1, CHANGELOG}
+        self._read_offset: dict[TP, int | None] = {}
+        self._committed_offset: dict[TP, int | None] = {}
+        self.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset="earliest"))
+        self._thread = SimpleNamespace(seek_to_beginning=self._seek_to_beginning)
+
+    def resume_partitions(self, tps: Any) -> None:
+        Consumer.resume_partitions(self, tps)  # type: ignore[arg-type]
+
+    async def perform_seek(self) -> None:
+        await Consumer.perform_seek(self)  # type: ignore[arg-type]
+
+    def _get_active_partitions(self) -> set[TP]:
+        return self._active_partitions
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        # What a stream partition resumed at this moment would fetch from: the wrong offset.
+        self.steps.append(("sought", frozenset(self._active_partitions)))
+        return dict(self.committed)
+
+    async def _seek_to_beginning(self, *tps: TP) -> None:
+        self.steps.append(("to beginning", frozenset(tps)))
+
+    def assignment(self) -> set[TP]:
+        return {STREAM_0, STREAM_1, CHANGELOG}
+
+    def resume_flow(self) -> None:
+        self.steps.append(("flow", None))
+
+
+@pytest.fixture(scope="module")
+def patched() -> None:
+    faust_fixes.seek_before_resume()
+
+
+@pytest.fixture
+def app() -> Iterator[faust.App]:
+    app = faust.App("fix-test", broker="kafka://127.0.0.1:1", store="memory://")
+    app.on_rebalance_complete = Mock(send=AsyncMock())  # type: ignore[misc]
+    app.on_rebalance_end = Mock()  # type: ignore[method-assign]
+    app.flow_control = Mock()  # type: ignore[misc]
+    app._fetcher = Mock(maybe_start=AsyncMock())  # type: ignore[attr-defined]
+    yield app
+
+
+def recovery_with(app: faust.App, consumer: RecordingConsumer) -> Recovery:
+    app.consumer = consumer  # type: ignore[assignment]
+    recovery = Recovery(app, Mock(name="tables", values=Mock(return_value=[])))
+    recovery._is_changelog_tp = lambda tp: tp == CHANGELOG  # type: ignore[method-assign]
+
+    async def wait(coro: Any, timeout: float | None = None) -> None:
+        await coro
+
+    recovery._wait = wait  # type: ignore[method-assign]
+    return recovery
+
+
+@pytest.mark.parametrize("step", ["_resume_streams", "on_recovery_completed"])
+def test_stream_partitions_are_sought_before_they_resume(patched: None, app: faust.App,
+                                                         step: str) -> None:
+    consumer = RecordingConsumer({STREAM_0: 120, STREAM_1: None})
+    recovery = recovery_with(app, consumer)
+    asyncio.run(getattr(recovery, step)())
+    assert consumer.steps == [
+        ("sought", frozenset()),  # nothing fetches while partitions are sought
+        ("to beginning", frozenset({STREAM_1})),  # no commit: from the start, not dropped
+        ("resumed", frozenset({STREAM_0, STREAM_1})),
+        ("flow", None),
+    ]
+    assert consumer._read_offset == {STREAM_0: 120, STREAM_1: None}
+    assert consumer._committed_offset == {STREAM_0: 120}
+    assert getattr(consumer, faust_fixes._DEFERRED) is None
+    assert recovery.completed.is_set()
+
+
+def test_without_the_patch_faust_resumes_before_it_seeks(app: faust.App) -> None:
+    """What the patch is for, shown on Faust's own code (the originals, unpatched)."""
+    consumer = RecordingConsumer({STREAM_0: 120, STREAM_1: None})
+    consumer.resume_partitions = (  # type: ignore[method-assign]
+        lambda tps: faust_fixes._original_resume(consumer, tps))
+    consumer.perform_seek = lambda: faust_fixes._original_seek(consumer)  # type: ignore
+    recovery = recovery_with(app, consumer)
+    original = faust_fixes._originals()["Recovery._resume_streams"]
+    asyncio.run(original(recovery))
+    assert consumer.steps[:2] == [("resumed", frozenset({STREAM_0, STREAM_1})),
+                                  ("sought", frozenset({STREAM_0, STREAM_1}))]
+
+
+def test_a_rebalance_during_recovery_releases_the_deferred_partitions(
+        patched: None, app: faust.App) -> None:
+    consumer = RecordingConsumer({STREAM_0: 120, STREAM_1: 7})
+    recovery = recovery_with(app, consumer)
+
+    async def interrupted(coro: Any, timeout: float | None = None) -> None:
+        coro.close()  # the seek never runs: a new rebalance started
+        raise RebalanceAgain()
+
+    recovery._wait = interrupted  # type: ignore[method-assign]
+    with pytest.raises(RebalanceAgain):
+        asyncio.run(recovery._resume_streams())
+    # resumed as Faust would have: the next recovery seeks them again
+    assert consumer.steps == [("resumed", frozenset({STREAM_0, STREAM_1}))]
+    assert getattr(consumer, faust_fixes._DEFERRED) is None
+    # and outside recovery, resuming is not deferred any more
+    consumer.resume_partitions({CHANGELOG})
+    assert CHANGELOG in consumer._active_partitions
+
+
+def test_outside_recovery_nothing_is_deferred(patched: None) -> None:
+    consumer = RecordingConsumer({})
+    consumer.resume_partitions({STREAM_0})
+    assert consumer.steps == [("resumed", frozenset({STREAM_0}))]
+
+
+def test_the_installed_faust_is_the_code_the_patch_was_written_for() -> None:
+    assert faust_fixes.changed_methods() == []
+    faust_fixes.check_faust()
+
+
+def test_changed_faust_code_stops_the_start_with_a_clear_message() -> None:
+    other = {**faust_fixes.PATCHED_SOURCES, "Consumer.perform_seek": "0" * 16}
+    assert faust_fixes.changed_methods(other) == ["Consumer.perform_seek"]
+    with pytest.raises(StartupError, match=r"Consumer\.perform_seek.*faust-streaming==0\.15\.3"):
+        faust_fixes.check_faust(other)
