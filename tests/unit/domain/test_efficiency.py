@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from processor.domain.efficiency import (
-    Figures,
     crossing,
     efficiency,
     fmt2,
@@ -19,13 +18,9 @@ from processor.domain.efficiency import (
     status,
     window,
 )
+from tests.unit.figures import figures
 
 T0 = datetime(2026, 2, 10, 19, 0, tzinfo=UTC)
-
-
-def figures(vid: str = "V1", meter: str | None = "M1", ac: float = 10.5, dc: float = 8.5,
-            temp_sum: float = 32.0, temp_n: int = 1) -> Figures:
-    return Figures(vid, meter, "inferred" if meter else None, ac, dc, temp_sum, temp_n, 1, 1)
 
 
 def test_seed_figures_give_80_95_percent() -> None:

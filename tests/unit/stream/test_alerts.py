@@ -5,17 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from processor.domain.efficiency import (
-    Figures,
     window,
 )
 from processor.stream.alerts import judge
+from tests.unit.figures import figures
 
 T0 = datetime(2026, 2, 10, 19, 0, tzinfo=UTC)
-
-
-def figures(vid: str = "V1", meter: str | None = "M1", ac: float = 10.5, dc: float = 8.5,
-            temp_sum: float = 32.0, temp_n: int = 1) -> Figures:
-    return Figures(vid, meter, "inferred" if meter else None, ac, dc, temp_sum, temp_n, 1, 1)
 
 
 def test_judge_emits_events_only_for_crossings() -> None:
