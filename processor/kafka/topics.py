@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from processor.domain.kinds import KINDS
 from processor.domain.kinds import METER as METER_KIND
 from processor.domain.kinds import VEHICLE as VEHICLE_KIND
+from processor.errors import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,9 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
     wrong = {t: len(existing[t].partitions) for t, n in wanted.items()
              if t in existing and len(existing[t].partitions) != n}
     if wrong:
-        raise RuntimeError(
-            f"topics exist with the wrong partition count (want {partitions}): {wrong}. "
-            "Delete them or set TELEMETRY_PARTITIONS to match."
-        )
+        raise StartupError(
+            f"topics exist on {bootstrap} with the wrong partition count (want {partitions}): "
+            f"{wrong}. Delete them or set TELEMETRY_PARTITIONS to match.")
 
 
 def broker_unreachable_message(bootstrap: str) -> str:

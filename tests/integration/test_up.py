@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from processor.ops.embedded import free_port
-from tests.conftest import Services
+from tests.conftest import APP_ID, PARTITIONS, Services
 from tests.helpers import ROOT, publish, query, uid, wait_until
 
 pytestmark = pytest.mark.integration
@@ -140,7 +140,8 @@ def test_up_with_a_busy_web_port_names_it_and_stops_at_once(tmp_path: Path,
         # A worker started on its own (or by `up`, after another process took the port in
         # between) says the same and exits with the start-up code, which `up` does not retry.
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
-               "DATABASE_URL": services.dsn, "WEB_PORT": str(port)}
+               "DATABASE_URL": services.dsn, "WEB_PORT": str(port),
+               "TELEMETRY_PARTITIONS": str(PARTITIONS), "APP_ID": APP_ID}
         done = subprocess.run([sys.executable, "-m", "processor.ops.cli", "worker"], env=env,
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2
