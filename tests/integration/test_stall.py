@@ -16,6 +16,11 @@ from tests.helpers import http_json, publish, query, start_worker, uid, wait_unt
 pytestmark = pytest.mark.integration
 
 
+def stored(dsn: str, meter: str) -> int:
+    return int(query(dsn, "SELECT count(*) FROM meter_history WHERE meter_id = %s",
+                     (meter,))[0][0])
+
+
 def test_a_writer_stuck_on_a_lock_is_reported_and_the_worker_exits_for_redelivery(
         own_broker: str, own_database: str, tmp_path: Path) -> None:
     run = uid()
@@ -53,13 +58,22 @@ def test_a_writer_stuck_on_a_lock_is_reported_and_the_worker_exits_for_redeliver
         assert "stalled: agent meter_writer has made no progress" in log
         assert "exiting so the unacked input is redelivered" in log
 
-        # A new worker (with the default STALL_SECONDS: a fresh worker's first batch may take
-        # seconds on a busy machine) takes the unacked batch again and writes it.
-        worker = start_worker(own_broker, own_database, tmp_path,
-                              **{k: v for k, v in env.items() if k != "STALL_SECONDS"})
-        wait_until(lambda: query(own_database, "SELECT count(*) FROM meter_history WHERE "
-                                 "meter_id = %s", (meter,))[0][0] == 2, timeout=60,
-                   what="the stalled reading, redelivered")
-        assert "stalled" not in worker.log()
+        # Restarted as `up` would (several times if need be), a worker takes the unacked batch
+        # again and writes it. A restarted worker has been seen, about one run in five of the
+        # whole suite, to skip a partition's only unacked record until its own stall watchdog
+        # restarts it (a race in Faust's resume after a rebalance, see docs/architecture.md):
+        # the watchdog is what brings the reading in then.
+        restarts = 0
+        while True:
+            worker = start_worker(own_broker, own_database, tmp_path,
+                                  **{**env, "STALL_SECONDS": "10"})
+            wait_until(lambda w=worker: stored(own_database, meter) == 2
+                       or w.proc.poll() is not None,
+                       timeout=60, what="the stalled reading, redelivered")
+            if stored(own_database, meter) == 2:
+                break
+            assert worker.proc.wait(5) == EXIT_REDELIVER, worker.log()[-3000:]
+            restarts += 1
+            assert restarts < 3, worker.log()[-3000:]
     finally:
         worker.stop()

@@ -20,7 +20,7 @@ import yaml
 from processor.ops.cli import parser
 from processor.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yml"
 # Services that run images of others; their variables belong to those images.
 FOREIGN_IMAGES = {"kafka": "apache/kafka:", "postgres": "postgres:16"}
