@@ -14,12 +14,8 @@ run in three, and the raw topic's commits crawled one offset a second or stopped
 faust-streaming issues #216, #312 and #625 describe the parts).
 
 The fix keeps the order Faust meant: while ``Recovery`` runs, ``resume_partitions`` is deferred
-until the recovery step has sought the partitions and resumed the flow, so the first record a
-stream sees after a rebalance is the one at the committed offset. (Releasing them right after
-the seek, as this fix first did, left a window before Faust's ``flow_control.resume()``, which
-clears the streams' queues: a record fetched and queued in it was dropped while its read offset
-moved past it, and the partition's only unacked record was never processed; the stall test met
-it about one run in five.) Where nothing (or 0) was committed, aiokafka's seek leaves the
+until ``perform_seek`` has finished, so the first record a stream sees after a rebalance is the
+one at the committed offset. Where nothing (or 0) was committed, aiokafka's seek leaves the
 partition where it is, and records Faust's fetch drained and dropped while every partition was
 paused would be skipped (measured: the first reading of a new consumer group on a freshly
 restarted broker, about one run in three); those partitions are sought to their start. Nothing
@@ -122,14 +118,14 @@ def _release(consumer: Any) -> None:
 
 
 async def _perform_seek(self: Any) -> None:
-    deferred = getattr(self, _DEFERRED, None)
-    if deferred is None:
-        await _original_seek(self)
-    else:
-        # Sought now, resumed only once the recovery step has resumed the flow (``_seek_first``):
-        # Faust clears its stream queues when the flow resumes, and a record put in one in
-        # between was lost, its read offset already past it.
-        await _seek_streams(self, deferred)
+    try:
+        deferred = getattr(self, _DEFERRED, None)
+        if deferred is None:
+            await _original_seek(self)
+        else:
+            await _seek_streams(self, deferred)
+    finally:
+        _release(self)
 
 
 async def _seek_streams(self: Any, resuming: set[Any]) -> None:

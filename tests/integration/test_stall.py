@@ -58,10 +58,11 @@ def test_a_writer_stuck_on_a_lock_is_reported_and_the_worker_exits_for_redeliver
         assert "stalled: agent meter_writer has made no progress" in log
         assert "exiting so the unacked input is redelivered" in log
 
-        # Restarted as `up` would (again, should its own watchdog end it), a worker takes the
-        # unacked batch again and writes it. Before the Faust patch resumed stream partitions
-        # after Faust cleared its queues, a restarted worker skipped a partition's only unacked
-        # record about one run in five of the whole suite (processor/stream/faust_fixes.py).
+        # Restarted as `up` would (several times if need be), a worker takes the unacked batch
+        # again and writes it. A restarted worker has been seen, about one run in five of the
+        # whole suite, to skip a partition's only unacked record until its own stall watchdog
+        # restarts it (a race in Faust's resume after a rebalance, see docs/architecture.md):
+        # the watchdog is what brings the reading in then.
         restarts = 0
         while True:
             worker = start_worker(own_broker, own_database, tmp_path,
