@@ -126,6 +126,8 @@ def register_lifecycle(p: Pipeline) -> None:
     @p.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         p.watchdog.restart_clocks()
+        for reset in p.on_assignment:
+            reset()
         owned = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW)
         log.info("worker owns partitions %s of %s", owned, topics.RAW)
 

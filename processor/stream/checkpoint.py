@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
@@ -50,7 +51,7 @@ def exit_for_redelivery(agent: str, what: str) -> NoReturn:
     to a restarted worker; Faust would restart just this agent without its events (a stall).
     Logs the exception being handled, if any."""
     log.critical("%s: %s; exiting so the unacked input is redelivered to a restarted worker",
-                 agent, what, exc_info=True)
+                 agent, what, exc_info=sys.exc_info()[0] is not None)
     logging.shutdown()
     os._exit(EXIT_REDELIVER)
 

@@ -3,7 +3,8 @@ tables, the settings, the database address and the stall watchdog."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -22,3 +23,5 @@ class Pipeline:
     live: dict[str, Any]  # kind name -> Faust table: device id -> latest reading
     hourly: dict[str, Any]  # kind name -> Faust table: "device|hour" -> that hour's totals
     watchdog: Watchdog
+    # called on every new partition assignment (the watchdog's clocks, the writers' offsets)
+    on_assignment: list[Callable[[], None]] = field(default_factory=list)

@@ -28,6 +28,7 @@ from processor.kafka.changelog import Changelog
 from processor.kafka.outbox import Outbox
 from processor.stream import metrics
 from processor.stream.checkpoint import checkpoint, exit_for_redelivery, guarded
+from processor.stream.offsets import FirstOffsets, committed_offset
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,19 @@ def send_conflicts(outbox: Outbox, kind: DeviceKind, conflicts: Sequence[Row],
                     row[0].encode())
 
 
+async def skipped(p: Pipeline, name: str, tp: Any, offset: int, committed: int) -> None:
+    """A partition resumed past its committed offset: exit for redelivery, unless retention
+    deleted those records before anyone read them (then restarting would not bring them back:
+    said loudly, and the writer goes on)."""
+    earliest = (await p.app.consumer.earliest_offsets(tp)).get(tp)
+    if earliest is not None and earliest > committed:
+        log.error("%s: records %d-%d of %s were deleted by the topic's retention before they "
+                  "were written; they are lost", name, committed, earliest - 1, tp)
+        return
+    exit_for_redelivery(name, f"{tp} resumed at offset {offset} after a rebalance, not at its "
+                              f"committed offset {committed}: records were skipped")
+
+
 def register_writers(p: Pipeline) -> None:
     for kind in KINDS.values():
         _register_writer(p, kind)
@@ -126,10 +140,18 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
     changelog = Changelog(settings.kafka_bootstrap_servers or "")
     partitions = settings.telemetry_partitions
 
+    first = FirstOffsets(committed_offset(p.app.consumer))
+    p.on_assignment.append(first.reset)
+
     async def writer(stream: Any) -> None:
         async for events in stream.noack().noack_take(
             settings.writer_batch_max, within=settings.writer_flush_seconds
         ):
+            for event in events:
+                message = event.message
+                committed = first.skipped(message.tp, message.offset)
+                if committed is not None:
+                    await skipped(p, name, message.tp, message.offset, committed)
             rows = b"".join([kind.as_binary(event.value) for event in events])  # binary COPY
             started = time.perf_counter()
             try:
