@@ -14,6 +14,7 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from processor.domain.kinds import KINDS
 from processor.domain.readings import DEVICE_ID_PATTERN, MeterReading, VehicleReading
 from processor.settings import Settings
 from processor.stream.pipeline import Pipeline
@@ -177,8 +178,8 @@ def own_operations(settings: Settings) -> dict[str, dict[str, Any]]:
             "responses": {"200": json_body({"type": "object"}, "OpenAPI 3.1")},
         }},
     }
-    for kind, plural in (("vehicle", "vehicles"), ("meter", "meters")):
-        operations[f"/v1/{plural}/{{id}}/live"] = {"get": {
+    for kind in KINDS:  # the paths live.py serves
+        operations[f"/v1/{kind}s/{{id}}/live"] = {"get": {
             "summary": f"Latest state of one {kind} (the hot store)",
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN}}],
