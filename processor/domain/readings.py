@@ -45,12 +45,6 @@ def _utc(value: str) -> datetime:
         raise ValueError("is out of range") from None
 
 
-@lru_cache(maxsize=8192)
-def iso_utc(ts: datetime) -> str:
-    """A UTC instant as PostgreSQL reads it back exactly (cached like ``_utc``)."""
-    return ts.isoformat(timespec="microseconds")
-
-
 class _Reading(BaseModel):
     # strict: "10.5" and true are not numbers; forbid: unknown fields are errors.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)

@@ -37,10 +37,11 @@ class FirstOffsets:
         return committed if committed is not None and offset > committed else None
 
 
-def committed_offset(consumer: Any) -> Callable[[Any], int | None]:
-    """What Faust's consumer holds as committed for a partition (not in its public interface;
-    read as ``/metrics`` reads it)."""
+def committed_offset(consumer: Callable[[], Any]) -> Callable[[Any], int | None]:
+    """What Faust's consumer (``consumer()``, asked when needed: the app makes it when the
+    worker starts) holds as committed for a partition (not in its public interface; read as
+    ``/metrics`` reads it)."""
     def committed(tp: Any) -> int | None:
-        value = getattr(consumer, "_committed_offset", {}).get(tp)
+        value = getattr(consumer(), "_committed_offset", {}).get(tp)
         return int(value) if value else None
     return committed

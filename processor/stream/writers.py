@@ -140,7 +140,7 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
     changelog = Changelog(settings.kafka_bootstrap_servers or "")
     partitions = settings.telemetry_partitions
 
-    first = FirstOffsets(committed_offset(p.app.consumer))
+    first = FirstOffsets(committed_offset(lambda: p.app.consumer))
     p.on_assignment.append(first.reset)
 
     async def writer(stream: Any) -> None:

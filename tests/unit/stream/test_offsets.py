@@ -13,7 +13,7 @@ class Consumer:
 
 def test_a_partition_resuming_past_its_committed_offset_is_a_skip() -> None:
     consumer = Consumer({"meter-0": 1, "meter-1": 7, "meter-2": None, "meter-3": 0})
-    first = FirstOffsets(committed_offset(consumer))
+    first = FirstOffsets(committed_offset(lambda: consumer))
     assert first.skipped("meter-0", 2) == 1  # offset 1 never came: skipped
     assert first.skipped("meter-1", 7) is None  # resumed where it should
     assert first.skipped("meter-1", 9) is None  # later records are not first records
@@ -24,7 +24,7 @@ def test_a_partition_resuming_past_its_committed_offset_is_a_skip() -> None:
 
 def test_every_assignment_starts_the_check_again() -> None:
     consumer = Consumer({"meter-0": 4})
-    first = FirstOffsets(committed_offset(consumer))
+    first = FirstOffsets(committed_offset(lambda: consumer))
     assert first.skipped("meter-0", 4) is None
     consumer._committed_offset["meter-0"] = 10  # acked, committed, then a rebalance
     first.reset()
