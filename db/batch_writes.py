@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from processor.domain.copy_rows import HEADER, TRAILER
+from processor.domain.kinds import KINDS
 
 Row = tuple[Any, ...]
 
@@ -223,8 +224,8 @@ class KindStatements:
 STATEMENTS = {
     name: KindStatements(_STAGING[name], _COPY[name], _WRITE[name],
                          _without_history_conflicts(_WRITE[name]), _STORED[name],
-                         _CONFLICTS[name], width)
-    for name, width in (("meter", 4), ("vehicle", 6))
+                         _CONFLICTS[name], len(kind.columns))
+    for name, kind in KINDS.items()
 }
 
 

@@ -73,8 +73,9 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     hourly = {name: app.Table(kind.hourly_table, default=None,
                               partitions=settings.telemetry_partitions, key_type=str)
               for name, kind in KINDS.items()}
-    pipeline = Pipeline(app, settings, dsn, raw, routed, live, hourly,
-                        Watchdog(AGENTS, settings.stall_seconds))
+    watchdog = Watchdog(AGENTS, settings.stall_seconds)
+    pipeline = Pipeline(app, settings, dsn, raw, routed, live, hourly, watchdog,
+                        on_assignment=[watchdog.restart_clocks])
     for register in WIRING:
         register(pipeline)
     register_lifecycle(pipeline)
@@ -125,7 +126,6 @@ def register_lifecycle(p: Pipeline) -> None:
 
     @p.app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        p.watchdog.restart_clocks()
         for reset in p.on_assignment:
             reset()
         owned = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW)

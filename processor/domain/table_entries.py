@@ -54,9 +54,9 @@ def key_hour(key: str) -> tuple[str, datetime]:
     return device_id, datetime.strptime(hour, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
 
 
-def window_start(hours: int, now: datetime | None = None) -> datetime:
+def window_start(hours: int) -> datetime:
     """The oldest hour the window tables keep (older ones are expired)."""
-    return (now or datetime.now(UTC)) - timedelta(hours=hours)
+    return datetime.now(UTC) - timedelta(hours=hours)
 
 
 def hour_entries(kind: DeviceKind, rows: Iterable[Row], data: Any, partitions: int,

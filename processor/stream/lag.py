@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+from processor.domain.kinds import KINDS
 from processor.kafka import topics
 from processor.stream import metrics
 from processor.stream.pipeline import Pipeline
 
 # Lag is reported for the topics the agents consume, not for table changelogs.
-LAG_TOPICS = (topics.RAW, topics.METER, topics.VEHICLE)
+LAG_TOPICS = (topics.RAW, *(kind.topic for kind in KINDS.values()))
 LAG_TIMEOUT = 2.0
 
 
