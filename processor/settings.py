@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processor.domain.efficiency import Rules
+
 
 class Settings(BaseSettings):
     """Configuration. Unset service addresses mean "start the embedded one"."""
@@ -26,6 +28,20 @@ class Settings(BaseSettings):
     web_bind: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     telemetry_partitions: int = Field(default=8, ge=1, le=1024)
     efficiency_threshold: float = Field(default=0.85, gt=0, le=2)
+    min_charge_kwh: float = Field(
+        default=2.0, ge=0,
+        description="Least AC (kWh) in a vehicle's 24-hour window for its efficiency to be "
+                    "judged; below it the vehicle is 'idle' (a parked car's charger standby), "
+                    "shown but never alerted. 2 kWh: no false alert in a simulated 10,000-"
+                    "vehicle backfill nor in a 24-hour run with 6 W of standby "
+                    "(docs/architecture.md).",
+    )
+    alert_hysteresis: float = Field(
+        default=0.01, ge=0, le=1,
+        description="A flagged vehicle recovers only at EFFICIENCY_THRESHOLD plus this margin "
+                    "(0.01: one percentage point), so one hovering at the threshold does not "
+                    "flap between alert and recovery.",
+    )
     link_inference: bool = Field(
         default=True,
         description="A vehicle without an explicit meter link falls back to the single meter "
@@ -84,6 +100,21 @@ class Settings(BaseSettings):
         description="Longest a writer gathers routed batches before writing them. 0.1 wrote "
                     "Kafka batch input 5-9% faster and fresher here, but left less of the worker "
                     "to HTTP ingest (single POSTs -4%, batches -8%): docs/performance.md.")
+    router_pause_lag: int = Field(
+        default=100, ge=0,
+        description="Routed records waiting for this worker's writers (their consumer lag on "
+                    "telemetry.meter and telemetry.vehicle) above which the router stops taking "
+                    "telemetry.raw until they are down to half: the writers keep pace while the "
+                    "router works off a backlog (issue 19; docs/performance.md). 100 is about "
+                    "2-3 s of routing single-reading messages; 0 never pauses the router.",
+    )
+    broker_max_poll_records: int = Field(
+        default=2000, ge=1,
+        description="Records at most in one fetch the worker's consumer hands to its agents. "
+                    "Faust delivers a fetch record by record before it fetches again, so this "
+                    "bounds how long a paused router goes on and how long routed records wait "
+                    "behind raw ones (unbounded, one fetch held 100,000 raw messages: 20 s).",
+    )
     readings_per_batch: int = Field(
         default=5000, ge=1, description="Readings at most in one routed batch message."
     )
@@ -123,6 +154,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Seconds to wait for the broker's ack before a 503."
     )
     log_level: str = Field(default="INFO")
+
+    @property
+    def efficiency_rules(self) -> Rules:
+        return Rules(self.efficiency_threshold, self.min_charge_kwh, self.alert_hysteresis)
 
     @property
     def database_dsn(self) -> str | None:

@@ -15,8 +15,23 @@ from typing import Any, Literal
 WINDOW = timedelta(hours=24)
 PERIOD = "24 hours"  # the seed's "period" field
 
-Status = Literal["ok", "low_efficiency", "no_meter_linked", "no_data"]
+Status = Literal["ok", "low_efficiency", "idle", "no_meter_linked", "no_data"]
 Crossing = Literal["low", "recovered"]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How a figure is judged: the threshold, the least AC worth judging, the recovery margin.
+
+    Below ``min_charge_kwh`` of AC in the window a vehicle is ``idle``: a parked car's charger
+    draws a little standby power and delivers nothing, and a figure over so little energy says
+    nothing about the hardware. A flagged vehicle recovers only at ``threshold + hysteresis``,
+    so one hovering at the threshold is not reported again and again.
+    """
+
+    threshold: float = 0.85
+    min_charge_kwh: float = 2.0
+    hysteresis: float = 0.01
 
 def window(at: datetime | None = None) -> tuple[datetime, datetime]:
     """The 24 hours up to ``at`` (default now), half-open: [start, end)."""
@@ -62,22 +77,36 @@ def fmt_percent(ratio: float | None) -> str:
     return "N/A" if ratio is None else f"{fmt2(ratio * 100)}%"
 
 
-def status(meter_id: str | None, ratio: float | None, threshold: float) -> Status:
-    if meter_id is None:
-        return "no_meter_linked"
-    if ratio is None:
-        return "no_data"
-    return "low_efficiency" if ratio < threshold else "ok"
+def judged(fig: Figures, rules: Rules) -> tuple[Status, str]:
+    """A vehicle's status over its window, and why, in words for the fleet manager."""
+    if fig.meter_id is None:
+        return "no_meter_linked", "no meter is linked to this vehicle, and none can be inferred"
+    if fig.meter_readings == 0 and fig.vehicle_readings == 0:
+        return "no_data", "no reading of the vehicle or its meter in the window"
+    ratio = fig.efficiency
+    if fig.ac_kwh < rules.min_charge_kwh or ratio is None:
+        return "idle", (f"{fmt2(fig.ac_kwh)} kWh of AC drawn, below the {rules.min_charge_kwh:g} "
+                        "kWh needed to judge efficiency (MIN_CHARGE_KWH)")
+    if ratio < rules.threshold:
+        return "low_efficiency", (f"{fmt_percent(ratio)} is below the "
+                                  f"{fmt_percent(rules.threshold)} threshold")
+    return "ok", f"{fmt_percent(ratio)} is at or above the {fmt_percent(rules.threshold)} threshold"
 
 
-def crossing(was_flagged: bool | None, ratio: float | None, threshold: float) -> Crossing | None:
-    """An alert fires once when efficiency falls below the threshold, not on every evaluation;
-    a recovery once when it is back at or above it. No figure (no data) changes nothing."""
-    if ratio is None:
+def status(fig: Figures, rules: Rules) -> Status:
+    return judged(fig, rules)[0]
+
+
+def crossing(was_flagged: bool | None, fig: Figures, rules: Rules) -> Crossing | None:
+    """An alert fires once when a judged efficiency falls below the threshold, not on every
+    evaluation; a recovery once when it is back above the threshold by the hysteresis margin.
+    A vehicle with no figure worth judging (idle, no data, no meter) changes nothing."""
+    ratio = fig.efficiency
+    if status(fig, rules) not in ("ok", "low_efficiency") or ratio is None:
         return None
-    if ratio < threshold and not was_flagged:
+    if ratio < rules.threshold and not was_flagged:
         return "low"
-    if ratio >= threshold and was_flagged:
+    if ratio >= rules.threshold + rules.hysteresis and was_flagged:
         return "recovered"
     return None
 
@@ -95,6 +124,11 @@ class Figures:
     temp_count: int
     meter_readings: int
     vehicle_readings: int
+    # The end of the interval summed, cut at the pair's joint watermark (the older of the last
+    # written reading of the vehicle and of its meter), and those two readings' timestamps.
+    end: datetime | None = None
+    vehicle_ts: datetime | None = None
+    meter_ts: datetime | None = None
 
     @property
     def efficiency(self) -> float | None:
@@ -105,10 +139,25 @@ class Figures:
         return self.temp_sum / self.temp_count if self.temp_count else None
 
 
-def performance(fig: Figures, start: datetime, end: datetime, threshold: float) -> dict[str, Any]:
-    """The seed's response, to the letter, plus meter, link, window and status."""
+def limited_by(fig: Figures, end: datetime) -> str | None:
+    """Which side's watermark ended the window before ``end``: "meter", "vehicle" or None."""
+    if fig.end is None or fig.end >= end or fig.vehicle_ts is None or fig.meter_ts is None:
+        return None
+    return "meter" if fig.meter_ts <= fig.vehicle_ts else "vehicle"
+
+
+def window_of(fig: Figures, start: datetime, end: datetime) -> dict[str, Any]:
+    """The window a figure covers: from ``start`` to the joint watermark, never past ``end``."""
+    used = min(fig.end, end) if fig.end is not None else end
+    return {"start": iso(start), "end": iso(used), "requestedEnd": iso(end),
+            "limitedBy": limited_by(fig, end)}
+
+
+def performance(fig: Figures, start: datetime, end: datetime, rules: Rules) -> dict[str, Any]:
+    """The seed's response, to the letter, plus meter, link, window, status and its reason."""
     ratio = fig.efficiency
     temp = fig.average_temp
+    state, reason = judged(fig, rules)
     return {
         "vehicleId": fig.vehicle_id,
         "period": PERIOD,
@@ -120,18 +169,26 @@ def performance(fig: Figures, start: datetime, end: datetime, threshold: float) 
         },
         "meterId": fig.meter_id,
         "link": fig.link,
-        "window": {"start": iso(start), "end": iso(end)},
-        "status": status(fig.meter_id, ratio, threshold),
-        "threshold": threshold,
+        "window": window_of(fig, start, end),
+        "status": state,
+        "statusReason": reason,
+        "threshold": rules.threshold,
+        "minChargeKwh": rules.min_charge_kwh,
         "readings": {"meter": fig.meter_readings, "vehicle": fig.vehicle_readings},
     }
 
 
+# Judged vehicles first, the flagged ones on top; then those with no figure worth judging.
+STATUS_ORDER = {"low_efficiency": 0, "ok": 1, "idle": 2, "no_data": 3, "no_meter_linked": 4}
+
+
 def sort_worst_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Lowest efficiency first; vehicles without a figure after every vehicle with one."""
-    def key(row: dict[str, Any]) -> tuple[int, float, str]:
+    """Low efficiency first, then ok, each lowest efficiency first; then idle vehicles (a
+    parked car's 0% is not the fleet's worst), then those without a figure."""
+    def key(row: dict[str, Any]) -> tuple[int, bool, float, str]:
         ratio = row.get("efficiencyRatio")
-        return (ratio is None, ratio if ratio is not None else 0.0, row["vehicleId"])
+        return (STATUS_ORDER.get(row.get("status", ""), 1), ratio is None,
+                ratio if ratio is not None else 0.0, row["vehicleId"])
     return sorted(rows, key=key)
 
 

@@ -2,7 +2,10 @@
 
 The leader judges every vehicle's 24-hour efficiency on a timer, from the PostgreSQL rollups,
 and remembers which side of the threshold each vehicle was on (``efficiency_alert_state``), so
-a vehicle that stays low is reported once, not on every reading or evaluation. Events are sent
+a vehicle that stays low is reported once, not on every reading or evaluation. Each vehicle is
+judged over its window up to the joint watermark of the vehicle and its meter (never a full
+side against a partial one while the writers catch up); an idle vehicle is not judged; a
+flagged one recovers only above the threshold by ``ALERT_HYSTERESIS``. Events are sent
 before the state is saved: a crash in between repeats an event rather than losing one
 (at-least-once, like the rest of the pipeline; the key is the vehicle id).
 """
@@ -12,12 +15,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from db import efficiency_queries as queries
-from processor.domain.efficiency import Figures, crossing, fmt_percent, iso, window
+from processor.domain.efficiency import (
+    Figures,
+    Rules,
+    crossing,
+    fmt_percent,
+    iso,
+    status,
+    window,
+    window_of,
+)
 from processor.kafka import topics
 from processor.stream.checkpoint import TRANSIENT, guarded
 from processor.stream.pipeline import Pipeline
@@ -25,33 +38,63 @@ from processor.stream.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = {"low": "efficiency_low", "recovered": "efficiency_recovered"}
+WORST_SHOWN = 5  # vehicles named in the log line of an evaluation
 
 
 @dataclass(frozen=True)
 class Judgement:
     events: list[tuple[str, dict[str, Any]]]  # (vehicle id, event)
     states: list[tuple[Any, ...]]  # rows for efficiency_alert_state
+    counts: dict[str, int]  # vehicles per status
+    flagged: list[tuple[str, float | None]]  # every flagged vehicle (and its figure, if judged)
+
+    def summary(self, rules: Rules) -> str:
+        """The evaluation in one log line: the counts, the events, the worst few vehicles."""
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
+        kinds = Counter(event["type"] for _vehicle, event in self.events)
+        judged = [(vid, ratio) for vid, ratio in self.flagged if ratio is not None]
+        worst = sorted(judged, key=lambda f: (f[1], f[0]))[:WORST_SHOWN]
+        named = ", ".join(f"{vid} {fmt_percent(ratio)}" for vid, ratio in worst)
+        return (f"efficiency alerts: {len(self.flagged)} flagged below "
+                f"{fmt_percent(rules.threshold)} ({counts or 'no vehicles'}); "
+                f"{kinds['efficiency_low']} new, {kinds['efficiency_recovered']} recovered"
+                + (f"; worst: {named}" if named else ""))
 
 
-def judge(figures: list[Figures], flagged: dict[str, bool], threshold: float,
+def judge(figures: list[Figures], flagged: dict[str, bool], rules: Rules,
           start: datetime, end: datetime, now: datetime) -> Judgement:
-    """Events for the vehicles that crossed the threshold since last judged, and new states."""
+    """Events for the vehicles that crossed the threshold since last judged, and new states.
+
+    Each vehicle is judged on its own window, cut at the joint watermark of the vehicle and its
+    meter; a vehicle not worth judging (idle, no data, no meter) keeps its previous state."""
     events = []
     states = []
+    counts: Counter[str] = Counter()
+    still: list[tuple[str, float | None]] = []
     for fig in figures:
+        state = status(fig, rules)
+        counts[state] += 1
+        was = bool(flagged.get(fig.vehicle_id))
+        if state not in ("ok", "low_efficiency"):
+            if was:  # not judged this time: the alert stands
+                still.append((fig.vehicle_id, None))
+            continue
         ratio = fig.efficiency
-        if ratio is None or fig.meter_id is None:
-            continue  # no figure: nothing to judge, the previous state stands
-        change = crossing(flagged.get(fig.vehicle_id), ratio, threshold)
+        change = crossing(was, fig, rules)
+        now_flagged = change == "low" or (was and change is None)
+        if now_flagged:
+            still.append((fig.vehicle_id, ratio))
+        used = window_of(fig, start, end)
         if change is not None:
             events.append((fig.vehicle_id, {
                 "type": EVENT_TYPES[change], "vehicleId": fig.vehicle_id,
                 "meterId": fig.meter_id, "efficiency": ratio,
-                "efficiencyText": fmt_percent(ratio), "threshold": threshold,
-                "window": {"start": iso(start), "end": iso(end)}, "at": iso(now)}))
-        states.append((fig.vehicle_id, ratio < threshold, ratio, threshold, fig.meter_id,
-                       start, end))
-    return Judgement(events, states)
+                "efficiencyText": fmt_percent(ratio), "threshold": rules.threshold,
+                "hysteresis": rules.hysteresis,
+                "window": {"start": used["start"], "end": used["end"]}, "at": iso(now)}))
+        states.append((fig.vehicle_id, now_flagged, ratio, rules.threshold, fig.meter_id,
+                       start, min(fig.end, end) if fig.end is not None else end))
+    return Judgement(events, states, dict(counts), still)
 
 
 def register_alerts(p: Pipeline) -> None:
@@ -78,15 +121,14 @@ async def evaluate(p: Pipeline, topic: Any) -> int:
     async with db.connection() as conn:
         rows = await queries.fleet_figures(conn, start, end, settings.link_inference)
         flagged = await queries.alert_flags(conn)
-    result = judge([fig for fig, _live in rows], flagged, settings.efficiency_threshold,
-                   start, end, now)
+    rules = settings.efficiency_rules
+    result = judge([fig for fig, _live in rows], flagged, rules, start, end, now)
     pending = [await topic.send(key=vehicle.encode(),
                                 value=json.dumps(event, separators=(",", ":")).encode())
                for vehicle, event in result.events]
     await asyncio.gather(*pending)
     async with db.connection() as conn:
         await queries.save_alert_states(conn, result.states)
-    for _vehicle, event in result.events:
-        log.warning("efficiency alert: %s %s at %s (threshold %s)", event["vehicleId"],
-                    event["type"], event["efficiencyText"], fmt_percent(event["threshold"]))
+    # One line per evaluation; each event is on alerts.efficiency and in /v1/alerts.
+    log.log(logging.WARNING if result.events else logging.INFO, "%s", result.summary(rules))
     return len(result.events)

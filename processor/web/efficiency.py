@@ -7,7 +7,9 @@ its key for the edges), so these endpoints agree with each other and with the hi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,16 +18,18 @@ from faust.web import Request, Response, View
 
 from db import efficiency_queries as queries
 from processor.domain.efficiency import (
+    Rules,
     efficiency,
     fmt2,
     fmt_percent,
     hour_buckets,
     iso,
+    judged,
     parse_at,
     performance,
     sort_worst_first,
-    status,
     window,
+    window_of,
 )
 from processor.stream.pipeline import Pipeline
 from processor.web.efficiency_openapi import describe_analytics
@@ -49,9 +53,10 @@ def unknown_vehicle(view: View, vehicle_id: str) -> Response:
                       "detail": "no reading and no meter link for this vehicle"}, status=404)
 
 
-def fleet_row(fig: Any, live: queries.Live, threshold: float) -> dict[str, Any]:
+def fleet_row(fig: Any, live: queries.Live, rules: Rules) -> dict[str, Any]:
     ratio = fig.efficiency
     temp = fig.average_temp
+    state, reason = judged(fig, rules)
     return {
         "vehicleId": fig.vehicle_id, "meterId": fig.meter_id, "link": fig.link,
         "soc": live.soc, "batteryTemp": live.battery_temp,
@@ -59,8 +64,13 @@ def fleet_row(fig: Any, live: queries.Live, threshold: float) -> dict[str, Any]:
         "totalAcConsumed": fmt2(fig.ac_kwh), "totalDcDelivered": fmt2(fig.dc_kwh),
         "efficiency": fmt_percent(ratio), "efficiencyRatio": ratio,
         "averageBatteryTemp": fmt2(temp) if temp is not None else "N/A",
-        "status": status(fig.meter_id, ratio, threshold),
+        "status": state, "statusReason": reason,
+        "windowEnd": iso(fig.end) if fig.end is not None else None,
     }
+
+
+def status_counts(vehicles: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(v["status"] for v in vehicles))
 
 
 async def encode_fleet(body: dict[str, Any]) -> bytes:
@@ -104,8 +114,7 @@ def register(p: Pipeline) -> None:
             if not isinstance(result, tuple):
                 return result  # the error response
             start, end, found = result
-            return self.json(performance(found[0][1], start, end,
-                                         settings.efficiency_threshold))
+            return self.json(performance(found[0][1], start, end, settings.efficiency_rules))
 
     @p.app.page("/v1/analytics/performance/{vehicle_id}/hourly")
     class Hourly(View):
@@ -117,16 +126,22 @@ def register(p: Pipeline) -> None:
                 return result  # the error response
             start, end, found = result
             hours = []
-            for (lo, fig), hi in zip(found, [b[1] for b in hour_buckets(start, end)],
-                                     strict=True):
+            used = end
+            for lo, fig in found:
+                hi = fig.end if fig.end is not None else lo
+                if hi <= lo:
+                    continue  # after the pair's joint watermark: not yet known on both sides
+                used = hi
                 ratio = fig.efficiency
                 hours.append({"start": iso(lo), "end": iso(hi), "acKwh": fig.ac_kwh,
                               "dcKwh": fig.dc_kwh, "efficiencyRatio": ratio,
                               "efficiency": fmt_percent(ratio)})
             ac = sum(fig.ac_kwh for (_lo, fig) in found)
             dc = sum(fig.dc_kwh for (_lo, fig) in found)
-            return self.json({"vehicleId": vehicle_id, "meterId": found[-1][1].meter_id,
-                              "window": {"start": iso(start), "end": iso(end)},
+            last = found[-1][1]
+            whole = dataclasses.replace(last, end=used if hours else start)
+            return self.json({"vehicleId": vehicle_id, "meterId": last.meter_id,
+                              "window": window_of(whole, start, end),
                               "hours": hours, "efficiency": fmt_percent(efficiency(ac, dc))})
 
     async def fleet_body(at: datetime | None) -> dict[str, Any]:
@@ -135,15 +150,16 @@ def register(p: Pipeline) -> None:
         async with db.connection() as conn:
             rows = await queries.fleet_figures(conn, start, end, settings.link_inference)
             alerts = {row[0] for row in await queries.active_alerts(conn)}
-        threshold = settings.efficiency_threshold
+        rules = settings.efficiency_rules
         vehicles: list[dict[str, Any]] = []
         for i in range(0, len(rows), queries.FLEET_CHUNK):
-            vehicles.extend({**fleet_row(fig, live, threshold), "alert": fig.vehicle_id in alerts}
+            vehicles.extend({**fleet_row(fig, live, rules), "alert": fig.vehicle_id in alerts}
                             for fig, live in rows[i:i + queries.FLEET_CHUNK])
             await asyncio.sleep(0)  # a chunk at a time: requests are served between
         vehicles = sort_worst_first(vehicles)
         return {"period": "24 hours", "window": {"start": iso(start), "end": iso(end)},
-                "threshold": threshold, "count": len(vehicles),
+                "threshold": rules.threshold, "minChargeKwh": rules.min_charge_kwh,
+                "statusCounts": status_counts(vehicles), "count": len(vehicles),
                 "computedAt": iso(datetime.now(UTC)),
                 "vehicles": vehicles}
 

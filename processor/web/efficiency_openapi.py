@@ -11,7 +11,17 @@ JSON = "application/json"
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 STRING_OR_NULL = {"type": ["string", "null"]}
 WINDOW = {"type": "object", "required": ["start", "end"],
-          "properties": {"start": {"type": "string"}, "end": {"type": "string"}}}
+          "description": "[start, end): the 24 hours up to now or ?at= (requestedEnd), ended "
+                         "earlier at the joint watermark of the vehicle and its meter (just "
+                         "after the older of their last written readings; limitedBy names that "
+                         "side) while one of them lags",
+          "properties": {"start": {"type": "string"}, "end": {"type": "string"},
+                         "requestedEnd": {"type": "string"},
+                         "limitedBy": {"enum": ["meter", "vehicle", None]}}}
+STATUS = {"enum": ["ok", "low_efficiency", "idle", "no_meter_linked", "no_data"],
+          "description": "idle: less AC than MIN_CHARGE_KWH in the window, too little "
+                         "charging to judge (shown, never alerted)"}
+STATUS_REASON = {"type": "string", "description": "why the status, in words"}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 VEHICLE_ID = {"name": "vehicle_id", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN}}
@@ -33,8 +43,10 @@ PERFORMANCE = {
         "meterId": STRING_OR_NULL,
         "link": {"enum": ["explicit", "inferred", None]},
         "window": WINDOW,
-        "status": {"enum": ["ok", "low_efficiency", "no_meter_linked", "no_data"]},
+        "status": STATUS,
+        "statusReason": STATUS_REASON,
         "threshold": {"type": "number"},
+        "minChargeKwh": {"type": "number"},
         "readings": {"type": "object"},
     },
 }
@@ -55,6 +67,9 @@ FLEET = {
     "type": "object", "required": ["period", "window", "threshold", "count", "vehicles"],
     "properties": {
         "period": {"const": "24 hours"}, "window": WINDOW, "threshold": {"type": "number"},
+        "minChargeKwh": {"type": "number"},
+        "statusCounts": {"type": "object", "additionalProperties": {"type": "integer"},
+                         "description": "vehicles per status"},
         "count": {"type": "integer"}, "computedAt": {"type": "string"},
         "vehicles": {"type": "array", "items": {
             "type": "object",
@@ -62,7 +77,8 @@ FLEET = {
             "properties": {"vehicleId": {"type": "string"}, "meterId": STRING_OR_NULL,
                            "efficiency": {"type": "string"},
                            "efficiencyRatio": NUMBER_OR_NULL,
-                           "status": {"type": "string"}, "alert": {"type": "boolean"}}}},
+                           "status": STATUS, "statusReason": STATUS_REASON,
+                           "windowEnd": STRING_OR_NULL, "alert": {"type": "boolean"}}}},
     },
 }
 
@@ -83,7 +99,8 @@ def describe_analytics() -> None:
         "responses": {"200": body(HOURLY, "hourly figures"),
                       "400": body(ERROR, "invalid at"), "404": body(ERROR, "unknown vehicle")}})
     describe("/v1/analytics/fleet", "get", {
-        "summary": "Every vehicle's 24-hour figures, worst efficiency first",
+        "summary": "Every vehicle's 24-hour figures: low efficiency first, then ok (each worst "
+                   "first), then idle and those without a figure",
         "parameters": [AT, {"name": "maxAge", "in": "query", "required": False,
                             "schema": {"type": "number", "minimum": 0},
                             "description": "oldest snapshot accepted, seconds (0: compute); "

@@ -117,7 +117,7 @@ def test_dashboard_shows_the_apis_numbers(services: Services, worker: Worker,
         assert row["meterId"] == want["meterId"], vid
         assert row["soc"] == f"{want['soc']:.1f}", vid
         assert page.row_status[vid] == want["status"], vid
-        assert want["meterId"] in meters and want["status"] in ("ok", "low_efficiency")
+        assert want["meterId"] in meters and want["status"] in ("ok", "low_efficiency", "idle")
     # worst efficiency first, as the API orders it
     order = [v for v in page.rows if v in api]
     assert order == [v["vehicleId"] for v in fleet["vehicles"]][:len(order)]

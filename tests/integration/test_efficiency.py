@@ -85,8 +85,13 @@ def test_seed_flow_gives_the_seeds_figures(services: Services, worker: Worker) -
     assert body["metrics"] == {"totalAcConsumed": "10.50", "totalDcDelivered": "8.50",
                                "efficiency": "80.95%", "averageBatteryTemp": "32.00"}
     assert (body["meterId"], body["link"], body["status"]) == (mid, "inferred", "low_efficiency")
-    end = datetime.fromisoformat(body["window"]["end"])
-    assert datetime.fromisoformat(body["window"]["start"]) == end - timedelta(hours=24)
+    # The window runs 24 hours up to now, ended at the pair's joint watermark: both readings
+    # are an hour old, so it ends just after them, and says so.
+    used = body["window"]
+    asked = datetime.fromisoformat(used["requestedEnd"])
+    assert datetime.fromisoformat(used["start"]) == asked - timedelta(hours=24)
+    assert datetime.fromisoformat(used["end"]) == ts + timedelta(microseconds=1)
+    assert used["limitedBy"] == "meter"  # both at ts: the meter's counts as the older
 
     # A window that ends before the readings: linked, but nothing to judge.
     status, body = http_json(f"{worker.url}/v1/analytics/performance/{vid}?at="
@@ -108,6 +113,48 @@ def test_seed_flow_gives_the_seeds_figures(services: Services, worker: Worker) -
 
     fig = asyncio.run(without_inference())[0][1]
     assert (fig.meter_id, fig.link, fig.dc_kwh) == (None, None, 8.5)
+
+
+def test_the_window_ends_at_the_joint_watermark_of_vehicle_and_meter(
+        services: Services, worker: Worker) -> None:
+    """While the meter's readings lag, the figure covers the minutes both sides have written,
+    never the vehicle's full DC against the meter's partial AC."""
+    run = uid()
+    vid, mid = f"V-{run}", f"M-{run}"
+    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    minute = [base + timedelta(minutes=k) for k in range(30)]
+    publish(services.bootstrap, [meter(mid, minute[k], 1.0) for k in range(10)]
+            + [vehicle(vid, minute[k], 0.9, meter_id=mid) for k in range(30)])
+    wait_until(lambda: rows_written(services.dsn, "vehicle_history", "vehicle_id", [vid]) == 30
+               and rows_written(services.dsn, "meter_history", "meter_id", [mid]) == 10,
+               what="30 vehicle and 10 meter readings")
+    url = f"{worker.url}/v1/analytics/performance/{vid}"
+    body = http_json(url)[1]
+    assert body["metrics"]["totalAcConsumed"] == "10.00"
+    assert body["metrics"]["totalDcDelivered"] == "9.00"  # minutes 0-9, not 27 kWh of DC
+    assert (body["status"], body["metrics"]["efficiency"]) == ("ok", "90.00%")
+    assert body["window"]["end"] == iso(minute[9] + timedelta(microseconds=1))
+    assert body["window"]["limitedBy"] == "meter"
+    hourly = http_json(f"{url}/hourly")[1]
+    assert sum(h["dcKwh"] for h in hourly["hours"]) == pytest.approx(9.0)
+    assert hourly["hours"][-1]["end"] == body["window"]["end"]
+    fleet = http_json(f"{worker.url}/v1/analytics/fleet?maxAge=0")[1]
+    [row] = [v for v in fleet["vehicles"] if v["vehicleId"] == vid]
+    assert (row["totalDcDelivered"], row["windowEnd"]) == ("9.00", body["window"]["end"])
+
+    # The meter catches up: the whole half hour, and the window is no longer cut short.
+    publish(services.bootstrap, [meter(mid, minute[k], 1.0) for k in range(10, 30)])
+    wait_until(lambda: rows_written(services.dsn, "meter_history", "meter_id", [mid]) == 30,
+               what="the meter's other 20 readings")
+    body = http_json(url)[1]
+    assert (body["metrics"]["totalAcConsumed"], body["metrics"]["totalDcDelivered"]) == (
+        "30.00", "27.00")
+    assert body["window"]["end"] == iso(minute[29] + timedelta(microseconds=1))
+    # A window asked to end before the watermark is not moved.
+    at = iso(minute[20])
+    body = http_json(f"{url}?at={at}")[1]
+    assert (body["window"]["end"], body["window"]["limitedBy"]) == (at, None)
+    assert body["metrics"]["totalDcDelivered"] == "18.00"
 
 
 def test_figures_equal_the_history_aggregate_across_link_changes(
@@ -270,9 +317,17 @@ def test_low_efficiency_alerts_once_per_crossing(services: Services, worker: Wor
     wait_until(lambda: evaluated_since(written), timeout=60, what="another evaluation")
     assert [e["type"] for e in events()] == ["efficiency_low"]
 
-    # Back above the threshold: one recovery event, and the alert is no longer active.
+    # Back above the threshold: one recovery event, and the alert is no longer active. The
+    # meter's reading of the same minute is needed: until it is written, the vehicle's window
+    # ends at the meter's last reading, and the DC of minute 20 is not compared yet.
     publish(services.bootstrap, [vehicle(vid, base + timedelta(minutes=20), 3.0,
                                          meter_id=mid)])
+    wait_until(lambda: rows_written(services.dsn, "vehicle_history", "vehicle_id", [vid]) == 7,
+               what="the seventh reading")
+    written = datetime.now(UTC)
+    wait_until(lambda: evaluated_since(written), timeout=60, what="another evaluation")
+    assert [e["type"] for e in events()] == ["efficiency_low"]
+    publish(services.bootstrap, [meter(mid, base + timedelta(minutes=20), 0.0)])
     wait_until(lambda: [e for e in events(2) if e["type"] == "efficiency_recovered"],
                timeout=60, interval=1, what="a recovery event")
     assert [e["type"] for e in events(2)] == ["efficiency_low", "efficiency_recovered"]

@@ -47,6 +47,7 @@
       const badge = document.createElement("span");
       badge.className = `badge ${v.status}`;
       badge.textContent = v.status.replace(/_/g, " ");
+      badge.title = v.statusReason || "";
       cell(tr, "status", "").appendChild(badge);
       return tr;
     }));
@@ -75,6 +76,10 @@
       Energy.text(document.getElementById("window-end"), Energy.time(fleet.window.end));
       Energy.text(document.getElementById("threshold"), `${(fleet.threshold * 100).toFixed(0)}%`);
       Energy.text(document.getElementById("count"), fleet.count);
+      const counts = fleet.statusCounts || {};
+      Energy.text(document.getElementById("status-counts"), ["low_efficiency", "ok", "idle", "no_data", "no_meter_linked"]
+        .filter((s) => counts[s]).map((s) => `${counts[s]} ${s.replace(/_/g, " ")}`).join(" · "));
+      Energy.text(document.getElementById("min-charge"), `${fleet.minChargeKwh} kWh`);
       Energy.text(document.getElementById("refreshed"), new Date().toLocaleTimeString());
       render();
       renderAlerts(alerts.alerts);

@@ -53,11 +53,13 @@
       const [perf, hourly] = await Promise.all([Energy.json(api), Energy.json(`${api}/hourly`)]);
       field("vehicleId", perf.vehicleId);
       field("windowStart", Energy.time(perf.window.start));
-      field("windowEnd", Energy.time(perf.window.end));
+      field("windowEnd", Energy.time(perf.window.end) + (perf.window.limitedBy
+        ? ` (the ${perf.window.limitedBy}'s last reading so far)` : ""));
       field("meterId", perf.meterId);
       field("link", perf.link ? `${perf.link} link` : "no link");
       for (const [k, v] of Object.entries(perf.metrics)) field(k, v);
       field("status", perf.status.replace(/_/g, " "));
+      field("statusReason", perf.statusReason);
       document.body.dataset.status = perf.status;
       chart(hourly.hours);
       Energy.showError(null);
