@@ -3,19 +3,26 @@
 Pure and deterministic for a given seed: the simulator command publishes what this produces.
 Each vehicle ``V-n`` charges on meter ``M-n`` (the link is also carried as ``meterId``). While
 charging, the meter draws AC at the charger's power and the battery stores DC = AC x efficiency;
-most vehicles are 88-95% efficient, about one in twenty is faulty (70-84%).
+most vehicles are 88-95% efficient, about one in twenty is faulty (70-84%). ``Fleet.truth``
+says which: the ground truth the efficiency alerts are checked against.
 """
 
 from __future__ import annotations
 
+import csv
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 BATTERY_KWH = 75.0
-STANDBY_KWH = 0.0005  # a meter's own draw in a minute with nothing plugged in
+# A charger's own draw in a minute with nothing plugged in: 6 W, an efficient wall box's idle
+# power. It dilutes a 24-hour figure (AC with no DC): a healthy 88% vehicle that charged only
+# a little reads below 85%. MIN_CHARGE_KWH was chosen against it (docs/architecture.md).
+STANDBY_KWH = 0.0001
+TRUTH_COLUMNS = ("vehicle_id", "meter_id", "efficiency", "faulty")
 
 
 @dataclass
@@ -27,6 +34,7 @@ class Vehicle:
     soc: float
     charging: bool
     temp: float
+    faulty: bool = False
 
 
 def device_ids(index: int, width: int) -> tuple[str, str]:
@@ -47,7 +55,19 @@ class Fleet:
                 vehicle_id, meter_id, efficiency,
                 charger_kw=self.rng.choice((7.4, 11.0, 22.0)),
                 soc=self.rng.uniform(10, 90), charging=self.rng.random() < 0.5,
-                temp=self.rng.uniform(18, 30)))
+                temp=self.rng.uniform(18, 30), faulty=faulty))
+
+    def truth(self) -> list[tuple[str, str, float, bool]]:
+        """(vehicle, meter, true efficiency, faulty) of every vehicle, as the fleet was made."""
+        return [(v.vehicle_id, v.meter_id, v.efficiency, v.faulty) for v in self.vehicles]
+
+    def write_truth(self, path: Path) -> None:
+        """The ground truth as CSV (``TRUTH_COLUMNS``), written whole or not at all."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        with partial.open("w", newline="") as out:
+            _write_truth(out, self.truth())
+        partial.replace(path)
 
     def minute(self, at: datetime) -> Iterator[dict[str, Any]]:
         """Every device's reading for the minute ``at`` (meter first, then its vehicle)."""
@@ -81,3 +101,16 @@ def minutes(start: datetime, end: datetime | None) -> Iterator[datetime]:
     while end is None or at < end:
         yield at
         at += timedelta(minutes=1)
+
+
+def _write_truth(out: TextIO, rows: list[tuple[str, str, float, bool]]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(TRUTH_COLUMNS)
+    writer.writerows((vid, mid, f"{eff:.6f}", "true" if faulty else "false")
+                     for vid, mid, eff, faulty in rows)
+
+
+def read_truth(path: Path) -> dict[str, bool]:
+    """Vehicle id -> faulty, from a file ``write_truth`` made."""
+    with path.open(newline="") as source:
+        return {row["vehicle_id"]: row["faulty"] == "true" for row in csv.DictReader(source)}

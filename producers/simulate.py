@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
@@ -34,6 +35,7 @@ class SimulateOptions:
     batch: int = 1  # readings per Kafka message (1: single-reading messages)
     seed: int = 42
     topic: str = RAW
+    truth: Path | None = None  # where to write which vehicles are faulty (CSV)
 
 
 def _encode(readings: list[dict[str, Any]]) -> bytes:
@@ -47,6 +49,11 @@ def simulate(bootstrap: str, opts: SimulateOptions, out: Any = sys.stderr) -> in
     producer = Producer(producer_config(bootstrap))
     delivery = Delivery()
     fleet = Fleet(opts.devices, opts.seed)
+    if opts.truth is not None:
+        fleet.write_truth(opts.truth)
+        faulty = sum(v.faulty for v in fleet.vehicles)
+        print(f"simulate: ground truth in {opts.truth} ({faulty} of {opts.devices} vehicles "
+              "made faulty)", file=out, flush=True)
     start = datetime.now(UTC) - timedelta(hours=opts.hours)
     end = start + timedelta(minutes=opts.minutes) if opts.minutes is not None else None
     wall_start = time.monotonic()

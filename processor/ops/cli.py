@@ -162,7 +162,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     opts = SimulateOptions(devices=args.devices, hours=args.hours, speed=args.speed,
                            count=args.count, minutes=args.minutes, batch=args.batch,
-                           seed=args.seed, topic=args.topic)
+                           seed=args.seed, topic=args.topic, truth=args.truth)
     return 0 if simulate(producer_bootstrap(settings), opts) >= 0 else 1
 
 
@@ -221,8 +221,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         for i in range(args.workers):
             supervisor.add(f"worker-{i + 1}", ["worker", "--web-port", str(settings.web_port + i)])
         if args.simulate:
+            truth = settings.data_dir / "simulated-fleet.csv"
             supervisor.add("simulator", ["simulate", "--devices", str(args.devices), "--hours",
-                                         str(args.hours), "--batch", str(args.batch)])
+                                         str(args.hours), "--batch", str(args.batch),
+                                         "--truth", str(truth)])
         log.info("up: %d worker(s); web at http://%s:%d", args.workers, settings.web_bind,
                  settings.web_port)
         log.info("up: look at the data with: psql '%s'", redact(dsn))
@@ -273,6 +275,9 @@ def parser() -> argparse.ArgumentParser:
                      help="stop after this many simulated minutes")
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--topic", default="telemetry.raw")
+    sim.add_argument("--truth", type=Path, default=None, metavar="FILE",
+                     help="write which vehicles the simulator made faulty (CSV: vehicle_id, "
+                          "meter_id, efficiency, faulty), to check the alerts against")
     sim.set_defaults(func=cmd_simulate)
 
     pub = sub.add_parser("publish", help="publish NDJSON readings from FILE (- for stdin)")

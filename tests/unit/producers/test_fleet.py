@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from processor.domain.validation import validate_reading
-from producers.fleet import Fleet, minutes
+from producers.fleet import Fleet, minutes, read_truth
 
 
 def test_fleet_readings_are_valid_linked_and_mostly_efficient() -> None:
@@ -37,3 +38,15 @@ def test_minutes_are_whole_and_bounded() -> None:
     start = datetime(2026, 2, 10, 0, 0, 30, tzinfo=UTC)
     got = list(minutes(start, start + timedelta(minutes=3)))
     assert got == [datetime(2026, 2, 10, 0, m, tzinfo=UTC) for m in range(4)]
+
+
+def test_the_ground_truth_says_which_vehicles_were_made_faulty(tmp_path: Path) -> None:
+    fleet = Fleet(2_000, seed=7)
+    truth = fleet.truth()
+    faulty = {vid for vid, _mid, eff, bad in truth if bad}
+    assert all(eff < 0.85 for _vid, _mid, eff, bad in truth if bad)
+    assert all(eff >= 0.88 for _vid, _mid, eff, bad in truth if not bad)
+    assert 50 <= len(faulty) <= 150  # about one in twenty
+    fleet.write_truth(tmp_path / "truth.csv")
+    assert {vid for vid, bad in read_truth(tmp_path / "truth.csv").items() if bad} == faulty
+    assert Fleet(2_000, seed=7).truth() == truth  # the seed makes the same fleet
