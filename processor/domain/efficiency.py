@@ -16,7 +16,7 @@ WINDOW = timedelta(hours=24)
 PERIOD = "24 hours"  # the seed's "period" field
 
 Status = Literal["ok", "low_efficiency", "idle", "no_meter_linked", "no_data"]
-Crossing = Literal["low", "recovered"]
+Crossing = Literal["low", "recovered", "unjudged"]
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,14 @@ def status(fig: Figures, rules: Rules) -> Status:
 def crossing(was_flagged: bool | None, fig: Figures, rules: Rules) -> Crossing | None:
     """An alert fires once when a judged efficiency falls below the threshold, not on every
     evaluation; a recovery once when it is back above the threshold by the hysteresis margin.
-    A vehicle with no figure worth judging (idle, no data, no meter) changes nothing."""
+    A flagged vehicle whose window no longer holds enough to judge (idle, no data) is closed
+    once as ``unjudged``: an active alert always rests on the current window. Otherwise a
+    window with nothing to judge changes nothing."""
+    state = status(fig, rules)
     ratio = fig.efficiency
-    if status(fig, rules) not in ("ok", "low_efficiency") or ratio is None:
+    if state in ("idle", "no_data"):
+        return "unjudged" if was_flagged else None
+    if state == "no_meter_linked" or ratio is None:
         return None
     if ratio < rules.threshold and not was_flagged:
         return "low"

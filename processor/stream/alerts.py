@@ -4,8 +4,9 @@ The leader judges every vehicle's 24-hour efficiency on a timer, from the Postgr
 and remembers which side of the threshold each vehicle was on (``efficiency_alert_state``), so
 a vehicle that stays low is reported once, not on every reading or evaluation. Each vehicle is
 judged over its window up to the joint watermark of the vehicle and its meter (never a full
-side against a partial one while the writers catch up); an idle vehicle is not judged; a
-flagged one recovers only above the threshold by ``ALERT_HYSTERESIS``. Events are sent
+side against a partial one while the writers catch up); an idle vehicle is not judged (an
+alert it had is closed: ``efficiency_unjudged``); a flagged one recovers only above the
+threshold by ``ALERT_HYSTERESIS``. Events are sent
 before the state is saved: a crash in between repeats an event rather than losing one
 (at-least-once, like the rest of the pipeline; the key is the vehicle id).
 """
@@ -37,7 +38,8 @@ from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = {"low": "efficiency_low", "recovered": "efficiency_recovered"}
+EVENT_TYPES = {"low": "efficiency_low", "recovered": "efficiency_recovered",
+               "unjudged": "efficiency_unjudged"}
 WORST_SHOWN = 5  # vehicles named in the log line of an evaluation
 
 
@@ -57,7 +59,8 @@ class Judgement:
         named = ", ".join(f"{vid} {fmt_percent(ratio)}" for vid, ratio in worst)
         return (f"efficiency alerts: {len(self.flagged)} flagged below "
                 f"{fmt_percent(rules.threshold)} ({counts or 'no vehicles'}); "
-                f"{kinds['efficiency_low']} new, {kinds['efficiency_recovered']} recovered"
+                f"{kinds['efficiency_low']} new, {kinds['efficiency_recovered']} recovered, "
+                f"{kinds['efficiency_unjudged']} closed as idle"
                 + (f"; worst: {named}" if named else ""))
 
 
@@ -66,7 +69,8 @@ def judge(figures: list[Figures], flagged: dict[str, bool], rules: Rules,
     """Events for the vehicles that crossed the threshold since last judged, and new states.
 
     Each vehicle is judged on its own window, cut at the joint watermark of the vehicle and its
-    meter; a vehicle not worth judging (idle, no data, no meter) keeps its previous state."""
+    meter. A flagged vehicle whose window holds too little to judge (idle, no data) has its
+    alert closed; one without a meter keeps its state."""
     events = []
     states = []
     counts: Counter[str] = Counter()
@@ -75,12 +79,12 @@ def judge(figures: list[Figures], flagged: dict[str, bool], rules: Rules,
         state = status(fig, rules)
         counts[state] += 1
         was = bool(flagged.get(fig.vehicle_id))
-        if state not in ("ok", "low_efficiency"):
-            if was:  # not judged this time: the alert stands
+        change = crossing(was, fig, rules)
+        if change is None and state not in ("ok", "low_efficiency"):
+            if was:  # nothing to judge (no meter): the alert stands
                 still.append((fig.vehicle_id, None))
             continue
         ratio = fig.efficiency
-        change = crossing(was, fig, rules)
         now_flagged = change == "low" or (was and change is None)
         if now_flagged:
             still.append((fig.vehicle_id, ratio))
@@ -88,7 +92,7 @@ def judge(figures: list[Figures], flagged: dict[str, bool], rules: Rules,
         if change is not None:
             events.append((fig.vehicle_id, {
                 "type": EVENT_TYPES[change], "vehicleId": fig.vehicle_id,
-                "meterId": fig.meter_id, "efficiency": ratio,
+                "meterId": fig.meter_id, "status": state, "efficiency": ratio,
                 "efficiencyText": fmt_percent(ratio), "threshold": rules.threshold,
                 "hysteresis": rules.hysteresis,
                 "window": {"start": used["start"], "end": used["end"]}, "at": iso(now)}))

@@ -79,8 +79,8 @@ def test_an_alert_fires_once_per_crossing_and_recovers_above_the_margin() -> Non
         change = crossing(flagged, fig, RULES)
         seen.append(change)
         flagged = change == "low" or (flagged and change is None)
-    assert seen == [None, "low", None, None, None, None, None, "recovered", None, "low", None,
-                    "recovered"]
+    assert seen == [None, "low", None, "unjudged", "low", None, None, "recovered", None, "low",
+                    None, "recovered"]
 
 
 def test_a_window_cut_at_the_joint_watermark_says_so() -> None:

@@ -28,12 +28,19 @@ def test_judge_emits_events_only_for_crossings() -> None:
     assert recovered.states[0][1] is False
 
 
-def test_a_flagged_vehicle_stays_flagged_inside_the_margin_and_while_idle() -> None:
+def test_a_flagged_vehicle_stays_flagged_inside_the_margin_and_is_closed_when_idle() -> None:
     start, end = window(T0)
     inside = judge([figures("V1", ac=10, dc=8.55)], {"V1": True}, RULES, start, end, T0)
     assert inside.events == [] and inside.states[0][1] is True  # 85.5% < 85% + 1 point
+    # Its charge left the window: nothing to judge, so no alert can rest on it.
     idle = judge([figures("V1", ac=0.2, dc=0)], {"V1": True}, RULES, start, end, T0)
-    assert idle.events == [] and idle.states == [] and idle.flagged == [("V1", None)]
+    assert [(e["type"], e["status"]) for _v, e in idle.events] == [
+        ("efficiency_unjudged", "idle")]
+    assert idle.states[0][1] is False and idle.flagged == []
+    # An idle vehicle never flagged, or one without a meter: no event, the state stands.
+    quiet = judge([figures("V2", ac=0.2, dc=0), figures("V3", meter=None, ac=0, dc=0)],
+                  {"V3": True}, RULES, start, end, T0)
+    assert quiet.events == [] and quiet.states == [] and quiet.flagged == [("V3", None)]
 
 
 def test_the_event_states_the_window_it_judged() -> None:
@@ -52,5 +59,5 @@ def test_one_summary_line_names_the_counts_and_the_worst() -> None:
         figures("V9", ac=0.05, dc=0)]
     line = judge(figs, {}, RULES, start, end, T0).summary(RULES)
     assert line == ("efficiency alerts: 8 flagged below 85.00% (1 idle, 8 low_efficiency); "
-                    "8 new, 0 recovered; worst: V0 50.00%, V1 51.00%, V2 52.00%, V3 53.00%, "
-                    "V4 54.00%")
+                    "8 new, 0 recovered, 0 closed as idle; worst: V0 50.00%, V1 51.00%, "
+                    "V2 52.00%, V3 53.00%, V4 54.00%")
