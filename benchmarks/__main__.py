@@ -15,7 +15,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks import analytics, freshness, http_ingest, pipeline, references, report, soak
+from benchmarks import (
+    analytics,
+    backfill,
+    freshness,
+    http_ingest,
+    pipeline,
+    references,
+    report,
+    soak,
+)
 from benchmarks.env import Stack, log
 from benchmarks.fleet_input import Input, generate, start_time
 from benchmarks.sizes import DEFAULT, QUICK, Sizes
@@ -23,10 +32,11 @@ from benchmarks.stats import ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "analytics", "http",
-            "scaleout", "soak")
+            "scaleout", "soak", "backfill")
 GROUPS = {"pipeline": ("single", "batched"), "references": ("faust", "naive", "copy")}
 QUICK_SKIPS = ("scaleout",)  # two worker start-ups do not fit in a minute
-ONLY_ASKED = ("soak",)  # ten minutes and more: run with --only soak
+# Run only when asked (--only soak, --only backfill): ten minutes and more; five to ten.
+ONLY_ASKED = ("soak", "backfill")
 # With --quick these share one warmed-up worker, in this order (a worker start-up is ~6 s).
 QUICK_SHARED = ("single", "batched", "freshness", "http")
 
@@ -45,6 +55,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "--batched-minutes)")
     p.add_argument("--soak-minutes", type=float, default=10.0, metavar="N",
                    help="minutes of load for the chaos soak (--only soak; default 10)")
+    p.add_argument("--backfill-devices", type=int, default=None, metavar="N",
+                   help=f"meters, and as many vehicles, of the backlog (--only backfill; "
+                        f"default {backfill.DEFAULT_DEVICES:,}, {backfill.QUICK_DEVICES:,} "
+                        f"with --quick)")
+    p.add_argument("--backfill-hours", type=float, default=None, metavar="H",
+                   help=f"hours of readings in the backlog (default {backfill.DEFAULT_HOURS:g}, "
+                        f"{backfill.QUICK_HOURS:g} with --quick)")
+    p.add_argument("--backfill-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for the backfill's worker, e.g. ROUTED_LAG_MAX_SECONDS=0 "
+                        "(repeatable; to compare settings in alternating runs)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument("--batched-minutes", type=int, default=None, metavar="N",
                    help="minutes of fleet readings for the batched and scale-out runs (20,000 "
@@ -80,9 +100,11 @@ class Run:
     """The sections of one invocation, sharing the input and the services."""
 
     def __init__(self, stack: Stack, sizes: Sizes, results: dict[str, Any],
-                 share: bool, soak_minutes: float = 10.0) -> None:
+                 share: bool, soak_minutes: float = 10.0,
+                 backfill_run: backfill.Backfill | None = None) -> None:
         self.stack = stack
         self.soak_minutes = soak_minutes
+        self.backfill_run = backfill_run or backfill.Backfill()
         self.sizes = sizes
         self.results = results
         self.share = share
@@ -188,6 +210,9 @@ class Run:
     def soak(self) -> dict[str, Any]:
         return soak.measure(self.stack, self.soak_minutes)
 
+    def backfill(self) -> dict[str, Any]:
+        return self.backfill_run.measure(self.stack, self.sizes.partitions)
+
 
 def lookup_rate(results: dict[str, Any], section: str) -> float | None:
     value = report.lookup(results, f"{section}.readings_per_s")
@@ -218,6 +243,16 @@ def derive(results: dict[str, Any]) -> None:
         results["worker"] = {"peak_rss_mb": max(peaks.values()), "by_section": peaks}
 
 
+def backfill_run(args: argparse.Namespace) -> backfill.Backfill:
+    """The backfill section's run; a scorer adds its callbacks to ``on_sample``/``on_end``."""
+    quick = args.quick
+    devices = args.backfill_devices or (backfill.QUICK_DEVICES if quick
+                                        else backfill.DEFAULT_DEVICES)
+    hours = args.backfill_hours or (backfill.QUICK_HOURS if quick else backfill.DEFAULT_HOURS)
+    env = dict(item.split("=", 1) for item in args.backfill_env)
+    return backfill.Backfill(devices, hours, env)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     sizes = QUICK if args.quick else DEFAULT
@@ -234,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({results['machine']['cpu_count']} CPUs)")
     started = time.monotonic()
     stack = Stack(keep=args.keep)
-    run = Run(stack, sizes, results, share=args.quick, soak_minutes=args.soak_minutes)
+    run = Run(stack, sizes, results, share=args.quick, soak_minutes=args.soak_minutes,
+              backfill_run=backfill_run(args))
     failed = []
     try:
         for section in sections:

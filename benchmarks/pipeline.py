@@ -40,10 +40,11 @@ class Run:
                 "verified": self.verified}
 
 
-def start_workers(sc: Scenario, count: int) -> list[Worker]:
+def start_workers(sc: Scenario, count: int, env: dict[str, str] | None = None) -> list[Worker]:
     workers = []
     for _ in range(count):
-        worker = start_worker(sc.bootstrap, sc.dsn, sc.app_id, sc.directory, sc.partitions)
+        worker = start_worker(sc.bootstrap, sc.dsn, sc.app_id, sc.directory, sc.partitions,
+                              **(env or {}))
         sc.workers.append(worker)
         workers.append(worker)
     wait_for_assignment(workers, sc.partitions)
@@ -108,10 +109,12 @@ class Running:
 
 
 @contextlib.contextmanager
-def running(stack: Stack, name: str, partitions: int, workers: int = 1) -> Iterator[Running]:
+def running(stack: Stack, name: str, partitions: int, workers: int = 1,
+            env: dict[str, str] | None = None) -> Iterator[Running]:
+    """A scenario with ``workers`` warmed-up workers (``env``: settings for them)."""
     with stack.scenario(name, partitions) as sc:
         started = time.monotonic()
-        procs = start_workers(sc, workers)
+        procs = start_workers(sc, workers, env)
         publisher = Publisher(sc.bootstrap)
         sc.on_close(publisher.close)
         probes = warm_up(sc, publisher)

@@ -73,6 +73,14 @@ FIGURES = [
     Figure("soak.survivor_rss_growth_pct", "soak: long-lived worker RSS growth after warm-up",
            "%", "< 10", lambda v: v < 10),
     Figure("soak.max_consumer_lag", "soak: largest consumer lag", "records"),
+    Figure("backfill.readings_per_s", "backfill: single-reading backlog end to end "
+           "(--only backfill)", "readings/s"),
+    Figure("backfill.seconds", "backfill: publish start to all stored", "s"),
+    Figure("backfill.max_lag_seconds", "backfill: routed topics' largest lag", "s"),
+    Figure("backfill.p95_lag_seconds", "backfill: routed topics' lag p95", "s"),
+    Figure("backfill.max_lag_records", "backfill: routed topics' largest lag", "records"),
+    Figure("backfill.longest_flat_seconds", "backfill: longest stored-count standstill while "
+           "routing", "s"),
 ]
 
 
@@ -99,7 +107,7 @@ def fmt(value: Any, unit: str) -> str:
         return "-"
     if unit == "x":
         return f"{value:.2f}"
-    if unit in ("ms", "MB", "%"):
+    if unit in ("ms", "MB", "%", "s"):
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 
