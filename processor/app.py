@@ -22,6 +22,7 @@ from processor.kafka import topics
 from processor.settings import Settings
 from processor.stream import (
     alerts,
+    backpressure,
     brokerwatch,
     maintenance,
     metrics,
@@ -41,6 +42,7 @@ AGENTS = {"router": topics.RAW, **{f"{k.name}_writer": k.topic for k in KINDS.va
 
 WIRING: tuple[Callable[[Pipeline], None], ...] = (
     router.register_router,  # agent: telemetry.raw -> routed batches, dead letters
+    backpressure.register,  # timer: pauses telemetry.raw while the writers are behind
     writers.register_writers,  # agents: routed batches -> PostgreSQL -> Faust tables
     tables.register_window_expiry,  # timer: drops hours past the window from the tables
     brokerwatch.register_brokerwatch,  # timer: stops the worker if the broker lost its topics
@@ -98,6 +100,9 @@ def faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         broker_commit_interval=1.0,
+        # A fetch is delivered record by record before the next: bounded, so routed records do
+        # not wait behind a whole backlog of raw ones (processor/stream/backpressure.py).
+        broker_max_poll_records=settings.broker_max_poll_records,
         consumer_auto_offset_reset="earliest",
         # No standby copies: each worker would also replay every other worker's changelogs
         # (measured: two workers slower than one). PostgreSQL is the durable live state.

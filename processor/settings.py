@@ -101,12 +101,13 @@ class Settings(BaseSettings):
                     "Kafka batch input 5-9% faster and fresher here, but left less of the worker "
                     "to HTTP ingest (single POSTs -4%, batches -8%): docs/performance.md.")
     router_pause_lag: int = Field(
-        default=100, ge=0,
+        default=50, ge=0,
         description="Routed records waiting for this worker's writers (their consumer lag on "
                     "telemetry.meter and telemetry.vehicle) above which the router stops taking "
                     "telemetry.raw until they are down to half: the writers keep pace while the "
-                    "router works off a backlog (issue 19; docs/performance.md). 100 is about "
-                    "2-3 s of routing single-reading messages; 0 never pauses the router.",
+                    "router works off a backlog (issue 19; docs/performance.md). The router makes "
+                    "about 2 records per partition for each 2,000 single-reading messages, so 50 "
+                    "is 1-2 s of routing them; 0 never pauses the router.",
     )
     broker_max_poll_records: int = Field(
         default=2000, ge=1,

@@ -56,6 +56,13 @@ INTERNAL_ERRORS = Counter(
     "Inputs that made our own code raise (a bug, not bad input), by where: router (the "
     "message went to telemetry.dlq with reason \"internal error\"), validation (one reading "
     "of a message did), http (a request or reading was refused with a 4xx).", ["stage"])
+ROUTER_PAUSES = Counter(
+    "energy_router_pauses_total",
+    "Times the router stopped taking telemetry.raw because the routed records waiting for "
+    "this worker's writers exceeded ROUTER_PAUSE_LAG.")
+ROUTER_PAUSED = Gauge(
+    "energy_router_paused",
+    "1 while the router is paused for the writers to catch up (ROUTER_PAUSE_LAG), else 0.")
 CONSUMER_LAG = Gauge(
     "energy_consumer_lag",
     "Records not yet committed by this worker, per assigned partition (computed at scrape).",
