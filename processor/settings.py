@@ -102,12 +102,12 @@ class Settings(BaseSettings):
                     "to HTTP ingest (single POSTs -4%, batches -8%): docs/performance.md.")
     router_pause_lag: int = Field(
         default=50, ge=0,
-        description="Routed records waiting for this worker's writers (their consumer lag on "
-                    "telemetry.meter and telemetry.vehicle) above which the router stops taking "
-                    "telemetry.raw until they are down to half: the writers keep pace while the "
-                    "router works off a backlog (issue 19; docs/performance.md). The router makes "
-                    "about 2 records per partition for each 2,000 single-reading messages, so 50 "
-                    "is 1-2 s of routing them; 0 never pauses the router.",
+        description="Routed records waiting to be handed to this worker's writers (on their "
+                    "partitions of telemetry.meter and telemetry.vehicle) above which the router "
+                    "stops taking telemetry.raw until they are down to half: the writers keep pace "
+                    "while the router works off a backlog (issue 19; docs/performance.md). The "
+                    "router makes about 2 records per partition for each 2,000 single-reading "
+                    "messages, so 50 is 1-2 s of routing them; 0 never pauses the router.",
     )
     broker_max_poll_records: int = Field(
         default=2000, ge=1,

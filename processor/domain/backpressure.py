@@ -6,8 +6,8 @@ fetch returned, record after record, before it fetches again. A backlog on ``tel
 fills fetch after fetch with raw messages, delivered at the router's pace, while the routed
 batches the router produced wait in the consumer for their turn: the writers fell tens of
 seconds behind while the router worked through a backlog (issue 19). So the router is paused
-while the routed records waiting for this worker's writers are more than ``high``, and resumed
-once they are down to ``low``: the gap between the two keeps it from flapping.
+while the routed records waiting to be handed to this worker's writers are more than ``high``,
+and resumed once they are down to ``low``: the gap between the two keeps it from flapping.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ class RouterGate:
 
 
 def waiting(ends: Iterable[tuple[int | None, int | None]]) -> int:
-    """Records waiting over partitions given as (end offset, committed offset); a partition
-    whose end or commit is not known yet counts as none (the end offset is learnt from the
-    first fetch, the commit from the first batch written: a second or so)."""
-    return sum(max(0, end - committed) for end, committed in ends
-               if end is not None and committed is not None)
+    """Records waiting over partitions given as (end offset, position), the position being the
+    next offset to hand over; a partition whose end or position is not known yet (nothing read
+    from it since the assignment) counts as none."""
+    return sum(max(0, end - position) for end, position in ends
+               if end is not None and position is not None)

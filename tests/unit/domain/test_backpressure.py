@@ -30,5 +30,5 @@ def test_the_marks_must_leave_a_gap() -> None:
 
 
 def test_waiting_counts_known_partitions_and_never_below_zero() -> None:
-    # (end offset, committed): a low end offset (the embedded broker's) counts as nothing
+    # (end offset, position): a low end offset (the embedded broker's) counts as nothing
     assert waiting([(120, 100), (7, 9), (None, 3), (50, None), (40, 40)]) == 20

@@ -7,7 +7,7 @@ import inspect
 
 from faust.transport.consumer import Consumer
 
-from processor.stream.backpressure import hold, release
+from processor.stream.backpressure import hold, next_offsets, release
 
 
 class FakeConsumer:
@@ -36,3 +36,14 @@ def test_faust_still_delivers_held_partitions_records_in_hand() -> None:
     held = inspect.getsource(Consumer.on_buffer_full)
     assert "self._buffered_partitions.add(tp)" in held
     assert "active_partitions.discard(tp)" in held
+
+
+class Offsets:
+    def __init__(self) -> None:
+        self._read_offset = {"m-0": 41, "m-1": None}
+        self._committed_offset = {"m-0": 30, "m-1": 17}
+
+
+def test_the_next_offset_is_after_the_last_read_else_the_committed_one() -> None:
+    assert next_offsets(Offsets(), ["m-0", "m-1", "m-2"]) == {"m-0": 42, "m-1": 17,
+                                                              "m-2": None}
