@@ -227,8 +227,15 @@ class Backfill:
                                                    sample.elapsed))
                 for hook in self.on_sample:
                     hook(sc, sample.elapsed, sample)
+                exited = r.workers[0].proc.poll()
                 if sample.stored_total >= expected:
                     done = sample.elapsed
+                elif exited is not None:  # the stall watchdog, say; nothing restarts it here
+                    stalled = [line for line in r.workers[0].log().splitlines()
+                               if "stalled" in line]
+                    raise RuntimeError(f"backfill: the worker exited with {exited} after "
+                                       f"{sample.elapsed:.0f}s, {sample.stored_total - baseline:,}"
+                                       f" readings stored; {stalled[-1] if stalled else ''}")
                 elif failure:
                     raise RuntimeError(f"backfill: publishing failed: {failure[0]}")
                 elif sample.elapsed > timeout:
