@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    alert_truth,
     analytics,
     backfill,
     freshness,
@@ -29,6 +30,7 @@ from benchmarks.env import Stack, log
 from benchmarks.fleet_input import Input, generate, start_time
 from benchmarks.sizes import DEFAULT, QUICK, Sizes
 from benchmarks.stats import ratio
+from processor.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "analytics", "http",
@@ -249,8 +251,14 @@ def backfill_run(args: argparse.Namespace) -> backfill.Backfill:
     devices = args.backfill_devices or (backfill.QUICK_DEVICES if quick
                                         else backfill.DEFAULT_DEVICES)
     hours = args.backfill_hours or (backfill.QUICK_HOURS if quick else backfill.DEFAULT_HOURS)
-    env = dict(item.split("=", 1) for item in args.backfill_env)
-    return backfill.Backfill(devices, hours, env)
+    env = {"ALERT_INTERVAL_SECONDS": str(alert_truth.INTERVAL),
+           **dict(item.split("=", 1) for item in args.backfill_env)}
+    run = backfill.Backfill(devices, hours, env)
+    min_charge = float(env.get("MIN_CHARGE_KWH", Settings.model_fields["min_charge_kwh"].default))
+    interval = float(env["ALERT_INTERVAL_SECONDS"])
+    run.on_end.append(lambda sc, result: alert_truth.score(sc, devices, min_charge, interval,
+                                                           result))
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

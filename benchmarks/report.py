@@ -81,6 +81,14 @@ FIGURES = [
     Figure("backfill.max_lag_records", "backfill: routed topics' largest lag", "records"),
     Figure("backfill.longest_flat_seconds", "backfill: longest stored-count standstill while "
            "routing", "s"),
+    Figure("backfill.alerts.precision", "backfill: active alerts that are faulty vehicles",
+           "share", "1", at_least(1.0)),
+    Figure("backfill.alerts.recall", "backfill: faulty vehicles that charged, alerted",
+           "share", "1", at_least(1.0)),
+    Figure("backfill.alerts.false_alert_events", "backfill: false alerts raised meanwhile",
+           "events", "0", at_most(0)),
+    Figure("backfill.alerts.alerted_twice", "backfill: vehicles alerted twice", "vehicles",
+           "0", at_most(0)),
 ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,6 +121,7 @@ async def evaluate(p: Pipeline, topic: Any) -> int:
     """One evaluation; returns the number of events published."""
     settings = p.settings
     now = datetime.now(UTC)
+    began = time.monotonic()
     start, end = window(now)
     db = await queries.pool(p.dsn)
     async with db.connection() as conn:
@@ -134,5 +136,6 @@ async def evaluate(p: Pipeline, topic: Any) -> int:
     async with db.connection() as conn:
         await queries.save_alert_states(conn, result.states)
     # One line per evaluation; each event is on alerts.efficiency and in /v1/alerts.
-    log.log(logging.WARNING if result.events else logging.INFO, "%s", result.summary(rules))
+    log.log(logging.WARNING if result.events else logging.INFO, "%s (%d vehicles in %.1fs)",
+            result.summary(rules), len(rows), time.monotonic() - began)
     return len(result.events)
