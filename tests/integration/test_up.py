@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from processor.ops.embedded import free_port
+from producers.fleet import read_truth
 from tests.conftest import APP_ID, PARTITIONS, Services
 from tests.helpers import ROOT, publish, query, uid, wait_until
 
@@ -52,6 +53,8 @@ def test_up_runs_everything_embedded_and_leaves_no_orphans(tmp_path: Path) -> No
                                  "WHERE vehicle_id LIKE 'V-%'")[0][0] >= 5 * 60,
                    timeout=120, what="simulated readings in PostgreSQL")
         text = log.read_text()
+        truth = read_truth(tmp_path / "data" / "simulated-fleet.csv")  # the simulator's truth
+        assert sorted(truth) == [f"V-{i:04d}" for i in range(1, 6)]
         assert "embedded broker (Tansu, memory only) at 127.0.0.1:" in text
         assert "embedded PostgreSQL at" in text and "look at the data with: psql" in text
         children = descendants(proc.pid)
