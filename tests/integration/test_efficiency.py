@@ -13,7 +13,7 @@ import pytest
 
 from db import efficiency_queries as queries
 from db.batch_writes import connect
-from processor.domain.efficiency import fmt2, hour_buckets, iso, window
+from processor.domain.efficiency import STATUS_ORDER, fmt2, hour_buckets, iso, window
 from processor.kafka.topics import ALERTS
 from tests.conftest import APP_ID, Services
 from tests.helpers import (
@@ -242,10 +242,12 @@ def test_figures_equal_the_history_aggregate_across_link_changes(
     assert {k: (v["kwhDeliveredDc"], v["readings"]) for k, v in windows.items()} == rollup
     assert sum(n for _kwh, n in rollup.values()) == sum(expected[v] for v in vehicles)
 
-    # The fleet lists the same figures, worst efficiency first.
+    # The fleet lists the same figures: low efficiency, then ok, each worst first; then idle
+    # vehicles (a parked car's 0% is not the worst), then those without a figure.
     fleet = http_json(f"{worker.url}/v1/analytics/fleet?maxAge=0")[1]
-    ratios = [v["efficiencyRatio"] for v in fleet["vehicles"] if v["efficiencyRatio"] is not None]
-    assert ratios == sorted(ratios)
+    order = [(STATUS_ORDER[v["status"]], v["efficiencyRatio"] is None,
+              v["efficiencyRatio"] or 0.0) for v in fleet["vehicles"]]
+    assert order == sorted(order)
     mine = {v["vehicleId"]: v for v in fleet["vehicles"] if v["vehicleId"] in vehicles}
     for vid in vehicles:
         one = http_json(f"{worker.url}/v1/analytics/performance/{vid}")[1]
