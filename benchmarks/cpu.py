@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import psutil
 
 
-def _cpu_seconds(proc: psutil.Process) -> float:
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User and system CPU seconds of a process so far; 0 once it is gone."""
     try:
         times = proc.cpu_times()
         return float(times.user + times.system)
@@ -17,7 +18,8 @@ def _cpu_seconds(proc: psutil.Process) -> float:
         return 0.0
 
 
-def _with_children(pid: int | None) -> list[psutil.Process]:
+def with_children(pid: int | None) -> list[psutil.Process]:
+    """The process and all its descendants; none when it is gone."""
     if pid is None:
         return []
     try:
@@ -41,18 +43,18 @@ class CpuMeter:
         for name, pids in self.groups.items():
             procs: list[psutil.Process] = []
             for pid in pids:
-                procs.extend(_with_children(pid) if name == "postgres" else
-                             _with_children(pid)[:1])
+                procs.extend(with_children(pid) if name == "postgres" else
+                             with_children(pid)[:1])
             out[name] = procs
         return out
 
     def start(self) -> None:
-        self.before = {p.pid: _cpu_seconds(p) for procs in self._processes().values()
+        self.before = {p.pid: cpu_seconds(p) for procs in self._processes().values()
                        for p in procs}
 
     def stop(self) -> dict[str, float]:
         for name, procs in self._processes().items():
-            total = sum(_cpu_seconds(p) - self.before.get(p.pid, 0.0) for p in procs)
+            total = sum(cpu_seconds(p) - self.before.get(p.pid, 0.0) for p in procs)
             self.result[name] = round(total, 2)
         return self.result
 

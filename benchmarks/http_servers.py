@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,11 +40,13 @@ from typing import IO, Any
 
 import psutil
 
+from benchmarks.cpu import cpu_seconds, with_children
 from benchmarks.fleet_input import encode, generate
 from benchmarks.http_ingest import run_load
 from benchmarks.http_load import Load, encode_requests
 from benchmarks.http_server_apps import PATH, VARIANTS
 from benchmarks.stats import latency_summary, rate
+from processor.ops.embedded import free_port
 
 HOST = "127.0.0.1"
 RESULTS = Path(__file__).parent / "results" / "http_servers.json"
@@ -138,26 +139,6 @@ def table(results: Sequence[dict[str, Any]]) -> str:
 
 # --- processes ---------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(proc: psutil.Process) -> float:
-    try:
-        times = proc.cpu_times()
-        return float(times.user + times.system)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return 0.0
-
-
-def tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 class CpuSnapshot:
@@ -223,7 +204,7 @@ class Measured:
 
 def measure(run: Run, bodies: list[bytes], bodies_file: Path | None, seconds: float,
             concurrency: int, warmup: float, client: str, log_file: IO[bytes]) -> dict[str, Any]:
-    port = free_port()
+    port = free_port(HOST)
     url = f"http://{HOST}:{port}{PATH}"
     requests = encode_requests(url, [(body, 1) for body in bodies])
     server = subprocess.Popen(run.candidate.command(run.variant, port, run.processes),
@@ -264,7 +245,7 @@ def python_load(url: str, requests: list[tuple[bytes, int]], server_pid: int,
                 concurrency: int, warmup: float, seconds: float) -> Measured:
     """The project's load client, in this process."""
     run_load(url, requests, concurrency, warmup)
-    procs = tree(server_pid)  # every worker is up after the warm-up
+    procs = with_children(server_pid)  # every worker is up after the warm-up
     server_cpu = CpuSnapshot(procs)
     client_cpu = CpuSnapshot([psutil.Process()])
     load, elapsed = run_load(url, requests, concurrency, seconds)
@@ -284,7 +265,7 @@ def node_load(url: str, bodies_file: Path, server_pid: int, concurrency: int, wa
         first = json.loads(node.stdout.readline() or "{}")
         if first.get("phase") != "measure":
             raise RuntimeError(f"the Node client said {first!r}")
-        procs = tree(server_pid)
+        procs = with_children(server_pid)
         server_cpu = CpuSnapshot(procs)
         client_cpu = CpuSnapshot([psutil.Process(node.pid)])
         result = json.loads(node.stdout.readline() or "{}")
