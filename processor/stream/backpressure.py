@@ -43,6 +43,7 @@ from processor.domain.backpressure import RouterGate, Turn, waiting
 from processor.kafka import topics
 from processor.stream import metrics
 from processor.stream.checkpoint import TRANSIENT, guarded
+from processor.stream.offsets import committed_offsets, or_start, read_offsets
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -65,18 +66,13 @@ async def routed_ends(consumer: Any, routed_topics: set[str]) -> dict[Any, int]:
 async def positions(consumer: Any, tps: list[Any]) -> dict[Any, int | None]:
     """``next_offsets``, from the partition's start where nothing was read or committed yet
     (a new consumer group)."""
-    found = next_offsets(consumer, tps)
-    unknown = [tp for tp in tps if found.get(tp) is None]
-    if unknown:
-        found.update(await asyncio.wait_for(consumer.earliest_offsets(*unknown), LAG_TIMEOUT))
-    return found
+    return await or_start(consumer, next_offsets(consumer, tps), tps, LAG_TIMEOUT)
 
 
 def next_offsets(consumer: Any, tps: list[Any]) -> dict[Any, int | None]:
     """The next offset Faust's consumer hands over per partition: after the last one read
     since the assignment, else the committed one (where the seek put it)."""
-    read = getattr(consumer, "_read_offset", {})
-    committed = getattr(consumer, "_committed_offset", {})
+    read, committed = read_offsets(consumer), committed_offsets(consumer)
     return {tp: read[tp] + 1 if read.get(tp) is not None else committed.get(tp) for tp in tps}
 
 

@@ -8,6 +8,7 @@ import asyncio
 from processor.domain.kinds import KINDS
 from processor.kafka import topics
 from processor.stream import metrics
+from processor.stream.offsets import committed_offsets, or_start
 from processor.stream.pipeline import Pipeline
 
 # Lag is reported for the topics the agents consume, not for table changelogs.
@@ -26,11 +27,9 @@ async def consumer_lag(p: Pipeline) -> dict[tuple[str, int], int]:
     if not assigned:
         return {}
     ends = await asyncio.wait_for(consumer.highwaters(*assigned), LAG_TIMEOUT)
-    # what Faust last committed (the next offset to read); not in its public interface
-    committed = dict(getattr(consumer, "_committed_offset", {}))
-    never = [tp for tp in assigned if committed.get(tp) is None]
-    if never:  # nothing committed yet: everything from the partition's start is waiting
-        committed.update(await asyncio.wait_for(consumer.earliest_offsets(*never), LAG_TIMEOUT))
+    # what Faust last committed (the next offset to read); where nothing was committed yet,
+    # everything from the partition's start is waiting
+    committed = await or_start(consumer, committed_offsets(consumer), assigned, LAG_TIMEOUT)
     lags = {}
     for tp in assigned:
         value = metrics.lag(ends.get(tp), committed.get(tp))

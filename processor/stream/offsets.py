@@ -14,7 +14,8 @@ could leave gaps in ``telemetry.raw``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -37,11 +38,33 @@ class FirstOffsets:
         return committed if committed is not None and offset > committed else None
 
 
+def committed_offsets(consumer: Any) -> dict[Any, int]:
+    """What Faust's consumer holds as committed per partition (the next offset to read). Faust's
+    offsets are not in its public interface: this module is the one place that reads them."""
+    return dict(getattr(consumer, "_committed_offset", {}))
+
+
+def read_offsets(consumer: Any) -> dict[Any, int]:
+    """The last offset Faust's consumer handed to a stream, per partition, since the
+    assignment."""
+    return dict(getattr(consumer, "_read_offset", {}))
+
+
+async def or_start(consumer: Any, found: Mapping[Any, int | None], tps: Iterable[Any],
+                   timeout: float) -> dict[Any, int | None]:
+    """``found`` for ``tps``, a partition with no offset in it taken from its start (nothing
+    committed yet: a new consumer group)."""
+    out = {tp: found.get(tp) for tp in tps}
+    unknown = [tp for tp, offset in out.items() if offset is None]
+    if unknown:
+        out.update(await asyncio.wait_for(consumer.earliest_offsets(*unknown), timeout))
+    return out
+
+
 def committed_offset(consumer: Callable[[], Any]) -> Callable[[Any], int | None]:
     """What Faust's consumer (``consumer()``, asked when needed: the app makes it when the
-    worker starts) holds as committed for a partition (not in its public interface; read as
-    ``/metrics`` reads it)."""
+    worker starts) holds as committed for a partition."""
     def committed(tp: Any) -> int | None:
-        value = getattr(consumer(), "_committed_offset", {}).get(tp)
+        value = committed_offsets(consumer()).get(tp)
         return int(value) if value else None
     return committed
