@@ -77,24 +77,31 @@ def fmt_percent(ratio: float | None) -> str:
     return "N/A" if ratio is None else f"{fmt2(ratio * 100)}%"
 
 
-def judged(fig: Figures, rules: Rules) -> tuple[Status, str]:
-    """A vehicle's status over its window, and why, in words for the fleet manager."""
+def status(fig: Figures, rules: Rules) -> Status:
+    """A vehicle's status over its window."""
     if fig.meter_id is None:
-        return "no_meter_linked", "no meter is linked to this vehicle, and none can be inferred"
+        return "no_meter_linked"
     if fig.meter_readings == 0 and fig.vehicle_readings == 0:
-        return "no_data", "no reading of the vehicle or its meter in the window"
+        return "no_data"
     ratio = fig.efficiency
     if fig.ac_kwh < rules.min_charge_kwh or ratio is None:
-        return "idle", (f"{fmt2(fig.ac_kwh)} kWh of AC drawn, below the {rules.min_charge_kwh:g} "
-                        "kWh needed to judge efficiency (MIN_CHARGE_KWH)")
-    if ratio < rules.threshold:
-        return "low_efficiency", (f"{fmt_percent(ratio)} is below the "
-                                  f"{fmt_percent(rules.threshold)} threshold")
-    return "ok", f"{fmt_percent(ratio)} is at or above the {fmt_percent(rules.threshold)} threshold"
+        return "idle"
+    return "low_efficiency" if ratio < rules.threshold else "ok"
 
 
-def status(fig: Figures, rules: Rules) -> Status:
-    return judged(fig, rules)[0]
+def judged(fig: Figures, rules: Rules) -> tuple[Status, str]:
+    """A vehicle's status, and why, in words for the fleet manager."""
+    state = status(fig, rules)
+    threshold = fmt_percent(rules.threshold)
+    reasons = {
+        "no_meter_linked": "no meter is linked to this vehicle, and none can be inferred",
+        "no_data": "no reading of the vehicle or its meter in the window",
+        "idle": (f"{fmt2(fig.ac_kwh)} kWh of AC drawn, below the {rules.min_charge_kwh:g} kWh "
+                 "needed to judge efficiency (MIN_CHARGE_KWH)"),
+        "low_efficiency": f"{fmt_percent(fig.efficiency)} is below the {threshold} threshold",
+        "ok": f"{fmt_percent(fig.efficiency)} is at or above the {threshold} threshold",
+    }
+    return state, reasons[state]
 
 
 def crossing(was_flagged: bool | None, fig: Figures, rules: Rules) -> Crossing | None:
@@ -135,6 +142,10 @@ class Figures:
     vehicle_ts: datetime | None = None
     meter_ts: datetime | None = None
 
+    def end_within(self, end: datetime) -> datetime:
+        """Where the interval summed ends: at the joint watermark, never past ``end``."""
+        return min(self.end, end) if self.end is not None else end
+
     @property
     def efficiency(self) -> float | None:
         return efficiency(self.ac_kwh, self.dc_kwh)
@@ -153,8 +164,7 @@ def limited_by(fig: Figures, end: datetime) -> str | None:
 
 def window_of(fig: Figures, start: datetime, end: datetime) -> dict[str, Any]:
     """The window a figure covers: from ``start`` to the joint watermark, never past ``end``."""
-    used = min(fig.end, end) if fig.end is not None else end
-    return {"start": iso(start), "end": iso(used), "requestedEnd": iso(end),
+    return {"start": iso(start), "end": iso(fig.end_within(end)), "requestedEnd": iso(end),
             "limitedBy": limited_by(fig, end)}
 
 

@@ -98,7 +98,7 @@ def judge(figures: list[Figures], flagged: dict[str, bool], rules: Rules,
                 "hysteresis": rules.hysteresis,
                 "window": {"start": used["start"], "end": used["end"]}, "at": iso(now)}))
         states.append((fig.vehicle_id, now_flagged, ratio, rules.threshold, fig.meter_id,
-                       start, min(fig.end, end) if fig.end is not None else end))
+                       start, fig.end_within(end)))
     return Judgement(events, states, dict(counts), still)
 
 

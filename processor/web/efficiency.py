@@ -125,21 +125,16 @@ def register(p: Pipeline) -> None:
             if not isinstance(result, tuple):
                 return result  # the error response
             start, end, found = result
-            hours = []
-            used = end
-            for lo, fig in found:
-                hi = fig.end if fig.end is not None else lo
-                if hi <= lo:
-                    continue  # after the pair's joint watermark: not yet known on both sides
-                used = hi
-                ratio = fig.efficiency
-                hours.append({"start": iso(lo), "end": iso(hi), "acKwh": fig.ac_kwh,
-                              "dcKwh": fig.dc_kwh, "efficiencyRatio": ratio,
-                              "efficiency": fmt_percent(ratio)})
-            ac = sum(fig.ac_kwh for (_lo, fig) in found)
-            dc = sum(fig.dc_kwh for (_lo, fig) in found)
+            # Hours after the pair's joint watermark are empty (cut to nothing): not shown.
+            known = [(lo, fig) for lo, fig in found if fig.end_within(end) > lo]
+            hours = [{"start": iso(lo), "end": iso(fig.end_within(end)), "acKwh": fig.ac_kwh,
+                      "dcKwh": fig.dc_kwh, "efficiencyRatio": fig.efficiency,
+                      "efficiency": fmt_percent(fig.efficiency)} for lo, fig in known]
+            ac = sum(fig.ac_kwh for (_lo, fig) in known)
+            dc = sum(fig.dc_kwh for (_lo, fig) in known)
             last = found[-1][1]
-            whole = dataclasses.replace(last, end=used if hours else start)
+            whole = dataclasses.replace(last, end=known[-1][1].end_within(end) if known
+                                        else start)
             return self.json({"vehicleId": vehicle_id, "meterId": last.meter_id,
                               "window": window_of(whole, start, end),
                               "hours": hours, "efficiency": fmt_percent(efficiency(ac, dc))})
