@@ -39,7 +39,6 @@ import bisect
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,12 +46,12 @@ from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.env import Scenario, Stack, log
 from benchmarks.fleet_input import Message
 from benchmarks.pipeline import Running, running, verify
 from benchmarks.stats import percentile, rate
+from benchmarks.workers import metric_sum
 from processor.domain.kinds import KINDS
 from processor.kafka.topics import RAW
 from producers.fleet import Fleet, minutes
@@ -160,16 +159,6 @@ class Offsets:
         return sums
 
 
-def accepted_readings(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(f"{url}/metrics", timeout=2) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return None
-    return int(sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == "energy_readings_accepted_total"))
-
-
 @dataclass
 class Backfill:
     """One backlog run: the input, the callbacks, and (once ``run``) the samples."""
@@ -265,7 +254,7 @@ class Backfill:
         return Sample(elapsed, ends.get(RAW, 0), committed.get(RAW, 0),
                       {k: ends.get(t, 0) for k, t in ROUTED.items()},
                       {k: committed.get(t, 0) for k, t in ROUTED.items()},
-                      accepted_readings(r.workers[0].url), stored)
+                      metric_sum(r.workers[0].url, "energy_readings_accepted_total", 2), stored)
 
     def summary(self, readings: int, seconds: float | None, published: float | None,
                 lag_s: Mapping[str, list[float]]) -> dict[str, Any]:

@@ -39,9 +39,9 @@ from typing import Any
 
 import psutil
 from confluent_kafka import Producer
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.env import Stack, log
+from benchmarks.workers import metric_sum
 from processor.domain.dead_letters import original_bytes
 from processor.kafka.producer import producer_config
 from processor.kafka.topics import DLQ, RAW
@@ -287,11 +287,7 @@ def get(url: str, timeout: float = 3.0) -> str | None:
 
 
 def lag_of(port: int) -> int | None:
-    text = get(f"http://127.0.0.1:{port}/metrics")
-    if text is None:
-        return None
-    return int(sum(s.value for f in text_string_to_metric_families(text)
-                   for s in f.samples if s.name == "energy_consumer_lag"))
+    return metric_sum(f"http://127.0.0.1:{port}", "energy_consumer_lag")
 
 
 def rss_mb(proc: psutil.Process | None) -> float | None:

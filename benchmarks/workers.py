@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from processor.ops.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,3 +110,15 @@ def wait_for_assignment(workers: list[Worker], partitions: int, timeout: float =
             return
         time.sleep(0.1)
     raise TimeoutError(f"partitions not split between {len(workers)} workers in {timeout}s")
+
+
+def metric_sum(url: str, name: str, timeout: float = 3.0) -> int | None:
+    """The sum of a metric's samples on a worker's ``/metrics`` (``url`` is the worker's base
+    address); None when the worker does not answer."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=timeout) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
+    return int(sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == name))
