@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-import producers.fleet as fleet_module
 from producers.fleet import Fleet, minutes
 
 THRESHOLD = 0.85
@@ -24,28 +23,23 @@ CANDIDATES = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 
 def sweep(devices: int, hours: float, standby_kwh_per_minute: float,
           candidates: tuple[float, ...] = CANDIDATES, seed: int = 42) -> list[dict[str, float]]:
-    saved = fleet_module.STANDBY_KWH
-    fleet_module.STANDBY_KWH = standby_kwh_per_minute
-    try:
-        fleet = Fleet(devices, seed)
-        faulty = {vid for vid, _mid, _eff, bad in fleet.truth() if bad}
-        ac: dict[str, float] = {}
-        dc: dict[str, float] = {}
-        false_ever: dict[float, set[str]] = {c: set() for c in candidates}
-        start = datetime(2026, 1, 1, tzinfo=UTC)
-        for at in minutes(start, start + timedelta(hours=hours)):
-            readings = fleet.minute(at)
-            for meter in readings:  # a meter's reading, then its vehicle's
-                vehicle = next(readings)
-                vid = vehicle["vehicleId"]
-                a = ac[vid] = ac.get(vid, 0.0) + meter["kwhConsumedAc"]
-                d = dc[vid] = dc.get(vid, 0.0) + vehicle["kwhDeliveredDc"]
-                if vid not in faulty and a > 0 and d / a < THRESHOLD:
-                    for c in candidates:
-                        if a >= c:
-                            false_ever[c].add(vid)
-    finally:
-        fleet_module.STANDBY_KWH = saved
+    fleet = Fleet(devices, seed, standby_kwh=standby_kwh_per_minute)
+    faulty = {vid for vid, _mid, _eff, bad in fleet.truth() if bad}
+    ac: dict[str, float] = {}
+    dc: dict[str, float] = {}
+    false_ever: dict[float, set[str]] = {c: set() for c in candidates}
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for at in minutes(start, start + timedelta(hours=hours)):
+        readings = fleet.minute(at)
+        for meter in readings:  # a meter's reading, then its vehicle's
+            vehicle = next(readings)
+            vid = vehicle["vehicleId"]
+            a = ac[vid] = ac.get(vid, 0.0) + meter["kwhConsumedAc"]
+            d = dc[vid] = dc.get(vid, 0.0) + vehicle["kwhDeliveredDc"]
+            if vid not in faulty and a > 0 and d / a < THRESHOLD:
+                for c in candidates:
+                    if a >= c:
+                        false_ever[c].add(vid)
     rows = []
     for c in candidates:
         judged = {vid for vid, a in ac.items() if a >= c}

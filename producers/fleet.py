@@ -42,8 +42,10 @@ def device_ids(index: int, width: int) -> tuple[str, str]:
 
 
 class Fleet:
-    def __init__(self, size: int, seed: int = 42, faulty_share: float = 0.05) -> None:
+    def __init__(self, size: int, seed: int = 42, faulty_share: float = 0.05,
+                 standby_kwh: float = STANDBY_KWH) -> None:
         self.rng = random.Random(seed)
+        self.standby_kwh = standby_kwh  # per minute, with nothing charging
         width = max(4, len(str(size)))
         self.vehicles = []
         for i in range(1, size + 1):
@@ -84,7 +86,7 @@ class Fleet:
                 v.soc = min(100.0, v.soc + dc / BATTERY_KWH * 100)
                 v.temp = min(45.0, v.temp + rng.uniform(0, 0.08))
             else:
-                ac = STANDBY_KWH
+                ac = self.standby_kwh
                 dc = 0.0
                 v.soc = max(5.0, v.soc - rng.uniform(0, 0.05))  # driving or idle drain
                 v.temp = max(15.0, v.temp - rng.uniform(0, 0.05))
