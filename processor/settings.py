@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -154,11 +155,38 @@ class Settings(BaseSettings):
     http_publish_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for the broker's ack before a 503."
     )
+    gateway_processes: int | None = Field(
+        default=None, ge=1, le=256,
+        description="Processes of the HTTP gateway (they share its port); unset: the core count.",
+    )
+    worker_urls: str = Field(
+        default="",
+        description="Comma-separated base URLs of the workers' web servers, where the gateway "
+                    "forwards every request that is not ingest (`up` sets it).",
+    )
+    worker_port: int = Field(
+        default=3100, ge=1, le=65535,
+        description="Under `up`, the first worker's own web port (127.0.0.1), the next ones "
+                    "above it; users reach everything through the gateway on WEB_PORT.",
+    )
+    worker_ingest: bool = Field(
+        default=False,
+        description="Also serve POST /v1/telemetry in the workers (for comparison; the gateway "
+                    "serves it).",
+    )
     log_level: str = Field(default="INFO")
 
     @property
     def efficiency_rules(self) -> Rules:
         return Rules(self.efficiency_threshold, self.min_charge_kwh, self.alert_hysteresis)
+
+    @property
+    def gateway_process_count(self) -> int:
+        return self.gateway_processes or os.cpu_count() or 1
+
+    @property
+    def worker_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.worker_urls.split(",") if u.strip()]
 
     @property
     def database_dsn(self) -> str | None:

@@ -104,33 +104,82 @@ def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
 
 
 @dataclass
-class Worker:
-    """An ``energy-ingest worker`` process on the test services."""
+class Gateway:
+    """An ``energy-ingest gateway`` process in front of workers."""
 
     proc: subprocess.Popen[bytes]
-    web_port: int
+    port: int
     log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
-def start_worker(bootstrap: str, dsn: str, log_dir: Path, **env: str) -> Worker:
+@dataclass
+class Worker:
+    """An ``energy-ingest worker`` process on the test services, with a gateway in front of it
+    (``url``: as users reach the system) unless started without one."""
+
+    proc: subprocess.Popen[bytes]
+    web_port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    gateway: Gateway | None = None
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url if self.gateway else self.direct_url
+
+    @property
+    def direct_url(self) -> str:
+        """The worker's own web server."""
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Stops the worker (its exit code is returned), then its gateway."""
+        code = stop_process(self.proc, sig, timeout)
+        if self.gateway:
+            self.gateway.stop()
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, what: str,
+                 log: Callable[[], str]) -> None:
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}:\n{log()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, timeout=60, what=f"{what}'s /healthz")
+
+
+def start_worker(bootstrap: str, dsn: str, log_dir: Path, gateway: bool = True,
+                 **env: str) -> Worker:
     port = free_port()
     log_path = log_dir / f"worker-{port}.log"
     full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
@@ -139,18 +188,24 @@ def start_worker(bootstrap: str, dsn: str, log_dir: Path, **env: str) -> Worker:
         proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "worker"], env=full_env,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     worker = Worker(proc, port, log_path, full_env)
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"worker exited with {proc.returncode}:\n{worker.log()}")
-        try:
-            with urllib.request.urlopen(f"{worker.url}/healthz", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    wait_until(healthy, timeout=60, what="the worker's /healthz")
+    wait_healthy(proc, worker.direct_url, "the worker", worker.log)
+    if gateway:
+        worker.gateway = start_gateway(bootstrap, [worker.direct_url], log_dir, **env)
     return worker
+
+
+def start_gateway(bootstrap: str, worker_urls: list[str], log_dir: Path, **env: str) -> Gateway:
+    """A gateway of one process (GATEWAY_PROCESSES in ``env`` for more)."""
+    port = free_port()
+    log_path = log_dir / f"gateway-{port}.log"
+    full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "WEB_PORT": str(port),
+                "WORKER_URLS": ",".join(worker_urls), "GATEWAY_PROCESSES": "1", **env}
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "gateway"],
+                                env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    gateway = Gateway(proc, port, log_path)
+    wait_healthy(proc, gateway.url, "the gateway", gateway.log)
+    return gateway
 
 
 def http_json(url: str, method: str = "GET", body: Any = None,

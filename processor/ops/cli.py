@@ -17,6 +17,8 @@ from processor.settings import Settings, get_settings
 
 log = logging.getLogger("energy-ingest")
 
+WORKER_BIND = "127.0.0.1"  # under `up`, the workers are reached through the gateway only
+
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
@@ -157,6 +159,20 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve HTTP on WEB_PORT: ingest to Kafka, everything else forwarded to the workers."""
+    from processor.gateway.serve import serve
+
+    if args.processes:
+        settings = settings.model_copy(update={"gateway_processes": args.processes})
+    if args.workers is not None:
+        settings = settings.model_copy(update={"worker_urls": args.workers})
+    bootstrap = producer_bootstrap(settings)
+    require_free_port(settings.web_bind, settings.web_port)
+    serve(settings, bootstrap)
+    return 0
+
+
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from producers.simulate import SimulateOptions, simulate
 
@@ -201,7 +217,8 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    """Services (embedded when unset), migrations, topics, workers, optionally the simulator."""
+    """Services (embedded when unset), migrations, topics, the gateway on WEB_PORT, the workers
+    on WORKER_PORT and up (loopback only), optionally the simulator."""
     from db.migrate import migrate
     from processor.kafka.topics import ensure_topics
     from processor.ops.embedded import redact, services
@@ -209,8 +226,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from processor.ops.supervisor import Supervisor
 
     _raise_on_sigterm()
-    for i in range(args.workers):  # before anything starts: a busy port is said at once
-        require_free_port(settings.web_bind, settings.web_port + i)
+    worker_ports = [settings.worker_port + i for i in range(args.workers)]
+    # Before anything starts: a busy port is said at once.
+    require_free_port(settings.web_bind, settings.web_port)
+    for port in worker_ports:
+        require_free_port(WORKER_BIND, port, "WORKER_PORT")
     with services(settings) as (bootstrap, dsn, broker):
         require_database(dsn)
         migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
@@ -218,15 +238,19 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         write_services_file(settings.data_dir, bootstrap, dsn)
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn}
         supervisor = Supervisor(settings, bootstrap, dsn, broker, env)
-        for i in range(args.workers):
-            supervisor.add(f"worker-{i + 1}", ["worker", "--web-port", str(settings.web_port + i)])
+        worker_urls = ",".join(f"http://{WORKER_BIND}:{port}" for port in worker_ports)
+        supervisor.add("gateway", ["gateway"], {"WORKER_URLS": worker_urls})
+        for i, port in enumerate(worker_ports):
+            supervisor.add(f"worker-{i + 1}", ["worker", "--web-port", str(port)],
+                           {"WEB_BIND": WORKER_BIND})
         if args.simulate:
             truth = settings.data_dir / "simulated-fleet.csv"
             supervisor.add("simulator", ["simulate", "--devices", str(args.devices), "--hours",
                                          str(args.hours), "--batch", str(args.batch),
                                          "--truth", str(truth)])
-        log.info("up: %d worker(s); web at http://%s:%d", args.workers, settings.web_bind,
-                 settings.web_port)
+        log.info("up: web at http://%s:%d (gateway, %d process(es)); %d worker(s) behind it "
+                 "at %s", settings.web_bind, settings.web_port,
+                 settings.gateway_process_count, args.workers, worker_urls)
         log.info("up: look at the data with: psql '%s'", redact(dsn))
         return supervisor.run()
 
@@ -255,6 +279,14 @@ def parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run one worker against configured services")
     worker.add_argument("--web-port", type=int, default=None, help="overrides WEB_PORT")
     worker.set_defaults(func=cmd_worker)
+
+    gateway = sub.add_parser("gateway", help="serve HTTP on WEB_PORT: ingest to Kafka, the "
+                             "rest forwarded to the workers")
+    gateway.add_argument("--processes", type=int, default=None,
+                         help="overrides GATEWAY_PROCESSES (default: the core count)")
+    gateway.add_argument("--workers", default=None, metavar="URLS",
+                         help="overrides WORKER_URLS: the workers' base URLs, comma-separated")
+    gateway.set_defaults(func=cmd_gateway)
 
     sub.add_parser("migrate", help="apply database migrations (harmless twice)").set_defaults(
         func=cmd_migrate)

@@ -1,4 +1,4 @@
-"""``energy-ingest up``: run the workers (and the simulator) and keep them running.
+"""``energy-ingest up``: run the gateway, the workers (and the simulator); keep them running.
 
 - A worker that exits with an error is restarted, with a pause; one that keeps failing
   (5 times within 2 minutes) stops everything, with its exit code. One that cannot start (a
@@ -33,6 +33,7 @@ class Child:
     name: str
     argv: list[str]
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of the supervisor's
     restarts: deque[float] = field(default_factory=deque)
     done: bool = False  # finished on purpose (the simulator after its count)
 
@@ -48,11 +49,12 @@ class Supervisor:
         self.children: list[Child] = []
         self.restarted_broker = False  # a broker we started; the caller stops the first one
 
-    def add(self, name: str, args: list[str]) -> None:
-        self.children.append(Child(name, [sys.executable, "-m", "processor.ops.cli", *args]))
+    def add(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.children.append(Child(name, [sys.executable, "-m", "processor.ops.cli", *args],
+                                   env=env or {}))
 
     def start(self, child: Child) -> None:
-        child.proc = spawn(child.argv, env=self.env)
+        child.proc = spawn(child.argv, env={**self.env, **child.env})
 
     def run(self) -> int:
         for child in self.children:

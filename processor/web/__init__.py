@@ -1,8 +1,9 @@
 """HTTP views served by each worker's Faust web server; one module per concern.
 
-Reads: the efficiency figures (``efficiency.py``), live state (``live.py``), the web view
-(``dashboard.py``); ingest (``ingest.py``); links (``fleet.py``); operations (``health.py``,
-``readiness.py``, ``metrics.py``, ``openapi.py``, ``errors.py``).
+Users reach them through the gateway (processor/gateway/), which forwards every request but
+ingest. Reads: the efficiency figures (``efficiency.py``), live state (``live.py``), the web
+view (``dashboard.py``); links (``fleet.py``); operations (``health.py``, ``readiness.py``,
+``metrics.py``, ``openapi.py``, ``errors.py``); ``ingest.py`` only with ``WORKER_INGEST``.
 """
 
 from __future__ import annotations

@@ -154,10 +154,17 @@ def test_health_and_readiness(worker: Worker) -> None:
     status, body = http_json(f"{worker.url}/readyz")
     assert status == 200, body
     assert body["status"] == "ready"
+    # The gateway's own check (the broker) and its workers' (database, partitions, agents).
     assert body["checks"] == {"database": "ok", "broker": "ok", "partitions": "ok",
-                              "agents": "ok"}
+                              "agents": "ok", "workers": "ok"}
     # the worker alone owns every partition of its three input topics, and their changelogs
     assert body["assignedPartitions"] >= 3 * PARTITIONS
+    assert [w["url"] for w in body["workers"]] == [worker.direct_url]
+    assert http_json(f"{worker.url}/readyz?scope=gateway") == (
+        200, {"status": "ready", "checks": {"broker": "ok"}})
+    status, own = http_json(f"{worker.direct_url}/readyz")  # the worker's own, as before
+    assert status == 200 and own["checks"] == {"database": "ok", "broker": "ok",
+                                               "partitions": "ok", "agents": "ok"}
 
 
 def test_metrics_count_readings_batches_dead_letters_and_lag(

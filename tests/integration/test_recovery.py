@@ -33,8 +33,8 @@ pytestmark = pytest.mark.integration
 
 
 def worker_on(bootstrap: str, services: Services, log_dir: Path, **env: str) -> Worker:
-    return start_worker(bootstrap, services.dsn, log_dir, TELEMETRY_PARTITIONS=str(PARTITIONS),
-                        APP_ID=APP_ID, **env)
+    return start_worker(bootstrap, services.dsn, log_dir, gateway=False,
+                        TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID, **env)
 
 
 def cli(services: Services, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -193,7 +193,8 @@ def test_the_leader_worker_maintains_partitions_on_a_timer(services: Services, d
     broker = EmbeddedBroker.start(log_dir)
     try:
         ensure_topics(broker.bootstrap, "energy-ingest-retention", 1)
-        worker = start_worker(broker.bootstrap, dsn, log_dir, TELEMETRY_PARTITIONS="1",
+        worker = start_worker(broker.bootstrap, dsn, log_dir, gateway=False,
+                              TELEMETRY_PARTITIONS="1",
                               APP_ID="energy-ingest-retention", RETENTION_DAYS="3",
                               PARTITION_MAINTENANCE_SECONDS="1", PARTITIONS_AHEAD_DAYS="1")
         try:

@@ -18,7 +18,7 @@ import pytest
 from processor.ops.embedded import free_port
 from producers.fleet import read_truth
 from tests.conftest import APP_ID, PARTITIONS, Services
-from tests.helpers import ROOT, publish, query, uid, wait_until
+from tests.helpers import ROOT, http_json, publish, query, uid, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +28,7 @@ def start_up(tmp: Path, *args: str, **env: str) -> tuple[subprocess.Popen[bytes]
     full = {k: v for k, v in os.environ.items()
             if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     full.update({"DATA_DIR": str(tmp / "data"), "WEB_PORT": str(free_port()),
+                 "WORKER_PORT": str(free_ports(2)), "GATEWAY_PROCESSES": "1",
                  "TELEMETRY_PARTITIONS": "4", "APP_ID": f"up-{uid()}", **env})
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "up", *args], env=full,
@@ -59,7 +60,15 @@ def test_up_runs_everything_embedded_and_leaves_no_orphans(tmp_path: Path) -> No
         assert "embedded PostgreSQL at" in text and "look at the data with: psql" in text
         children = descendants(proc.pid)
         names = " ".join(" ".join(c.cmdline()) for c in children if c.is_running())
-        assert "tansu" in names and "worker" in names
+        assert "tansu" in names and "worker" in names and "gateway" in names
+        # Everything on WEB_PORT, through the gateway: ingest, reads, the web view.
+        web = f"http://127.0.0.1:{full_env(proc)['WEB_PORT']}"
+        reading = {"meterId": f"MU{uid()}", "kwhConsumedAc": 1.0, "voltage": 230,
+                   "timestamp": "2026-01-01T00:00:00Z"}
+        assert http_json(f"{web}/v1/telemetry", "POST", reading) == (202, {"accepted": 1})
+        wait_until(lambda: http_json(f"{web}/v1/meters/{reading['meterId']}/live")[0] == 200,
+                   what="the posted reading served live through the gateway")
+        assert http_json(f"{web}/v1/analytics/fleet")[0] == 200
         postgres = [c for c in psutil.process_iter(["name", "cmdline"])
                     if c.info["name"] == "postgres"
                     and str(tmp_path) in " ".join(c.info["cmdline"] or [])]
@@ -155,20 +164,40 @@ def test_up_with_a_busy_web_port_names_it_and_stops_at_once(tmp_path: Path,
 def test_up_runs_several_workers_on_consecutive_ports(tmp_path: Path,
                                                       services: Services) -> None:
     """WEB_PORT in the environment: Faust reads it too (and preferred it to the worker's own
-    --web-port), so the second worker used to bind the first one's port."""
-    port = free_port()
-    while not port_free(port + 1):
-        port = free_port()
+    --web-port), so the second worker used to bind the first one's port. The gateway on
+    WEB_PORT forwards to both."""
+    port = free_ports(2)
+    web = free_port()
     proc, log = start_up(tmp_path, "--workers", "2", KAFKA_BOOTSTRAP_SERVERS=services.bootstrap,
-                         DATABASE_URL=services.dsn, WEB_PORT=str(port))
+                         DATABASE_URL=services.dsn, WEB_PORT=str(web), WORKER_PORT=str(port))
     try:
         for p in (port, port + 1):
             wait_until(lambda p=p: healthy(p), timeout=60, what=f"a worker on port {p}")
+
+        def ready() -> dict[str, object] | None:
+            status, body = http_json(f"http://127.0.0.1:{web}/readyz")
+            return body if status == 200 else None
+
+        body = wait_until(ready, timeout=90, what="the gateway to report both workers ready")
+        assert [w["url"] for w in body["workers"]] == [  # type: ignore[index, union-attr]
+            f"http://127.0.0.1:{p}" for p in (port, port + 1)]
         assert proc.poll() is None, log.read_text()[-3000:]
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
     assert code == 0, log.read_text()[-3000:]
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    port = free_port()
+    while not all(port_free(port + i) for i in range(1, count)):
+        port = free_port()
+    return port
+
+
+def full_env(proc: subprocess.Popen[bytes]) -> dict[str, str]:
+    return dict(psutil.Process(proc.pid).environ())
 
 
 def port_free(port: int) -> bool:

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processor.domain.fast_path import line_of
+from processor.domain.http_ingest import Plan, Reply, plan
 from processor.domain.validation import INTERNAL_ERROR, readings_of, validate_message
-from processor.web.ingest import Plan, Reply, plan
 
 NOW = datetime(2026, 2, 10, 20, 0, tzinfo=UTC)
 

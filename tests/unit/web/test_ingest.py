@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from processor.domain.http_ingest import Plan, Reply, media_type_error, plan, reply
 from processor.kafka.publisher import Publisher
 from processor.ops.embedded import free_port
 from processor.stream.metrics import claimed_type, lag
-from processor.web.ingest import Plan, Reply, media_type_error, plan, reply
 
 NOW = datetime(2026, 2, 10, 20, 0, tzinfo=UTC)
 

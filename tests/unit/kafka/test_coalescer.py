@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from processor.web.ingest_coalescer import Coalescer, plain_object
+from processor.kafka.coalescer import Coalescer, plain_object
 
 
 class FakePublisher:

@@ -1,0 +1,86 @@
+"""``GET /readyz`` on the gateway: can the system take readings and answer reads right now?
+
+The gateway checks the broker itself (a metadata request that must list ``telemetry.raw``);
+each worker's ``/readyz`` adds PostgreSQL, its partitions and its agents. The answer keeps the
+workers' shape (``checks``: database, broker, partitions, agents), adds ``workers`` (could every
+worker be asked), and lists each worker's own answer. ``?scope=gateway`` checks the gateway
+alone (the broker), for a load balancer that sends only ingest to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from processor.gateway.forward import Answer, Forwarder
+from processor.kafka import topics
+from processor.kafka.publisher import Publisher
+
+CHECK_TIMEOUT = 3.0
+WORKER_CHECKS = ("database", "broker", "partitions", "agents")
+
+
+def short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def check_broker(publisher: Publisher) -> str | None:
+    """None when the broker answered and knows the raw topic, else why not."""
+    try:
+        names = await asyncio.to_thread(publisher.topics, CHECK_TIMEOUT)
+    except Exception as exc:  # any failure means "not ready"; say which
+        return f"the Kafka broker at {publisher.bootstrap} did not answer: {short(exc)}"
+    if topics.RAW not in names:
+        return f"the Kafka broker at {publisher.bootstrap} has no topic {topics.RAW}"
+    return None
+
+
+def worker_report(url: str, answer: Answer | str) -> dict[str, Any]:
+    if isinstance(answer, str):
+        return {"url": url, "status": None, "error": answer}
+    try:
+        body = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return {"url": url, "status": answer.status, "checks": body.get("checks", {}),
+            "assignedPartitions": body.get("assignedPartitions", 0)}
+
+
+async def readiness(publisher: Publisher, forwarder: Forwarder,
+                    gateway_only: bool) -> tuple[int, dict[str, Any]]:
+    if gateway_only:
+        broker = await check_broker(publisher)
+        body: dict[str, Any] = {"status": "not ready" if broker else "ready",
+                                "checks": {"broker": broker or "ok"}}
+        if broker:
+            body["failed"] = ["broker"]
+        return (503 if broker else 200), body
+    broker, answers = await asyncio.gather(
+        check_broker(publisher), forwarder.get_each("/readyz", CHECK_TIMEOUT + 2))
+    reports = [worker_report(url, answer) for url, answer in answers]
+    problems: dict[str, str | None] = {name: None for name in WORKER_CHECKS}
+    problems["broker"] = broker
+    problems["workers"] = None if reports else "no worker is configured (WORKER_URLS)"
+    for report in reports:
+        if "error" in report:
+            problems["workers"] = problems["workers"] or f"the worker at {report['url']} " \
+                                                         f"{report['error']}"
+            continue
+        for name in WORKER_CHECKS:
+            said = report["checks"].get(name, "no answer")
+            if said != "ok" and problems[name] is None:
+                many = len(reports) > 1
+                problems[name] = f"{said} (worker at {report['url']})" if many else said
+    failed = [name for name, problem in problems.items() if problem]
+    body = {"status": "not ready" if failed else "ready",
+            "checks": {name: problem or "ok" for name, problem in problems.items()},
+            "assignedPartitions": sum(r.get("assignedPartitions", 0) for r in reports),
+            "workers": reports}
+    if failed:
+        body["failed"] = failed
+    return (503 if failed else 200), body

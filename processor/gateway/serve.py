@@ -1,0 +1,49 @@
+"""``energy-ingest gateway``: Granian serving ``app.py`` from ``GATEWAY_PROCESSES`` processes.
+
+Granian (Rust, hyper) with its RSGI interface was the fastest of the servers measured for this
+(docs/performance.md, "HTTP server candidates"). Its processes share one listening socket;
+each runs its own event loop (uvloop), Kafka producer and client session to the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+
+from processor.settings import Settings
+
+log = logging.getLogger("energy-ingest")
+
+TARGET = "processor.gateway.app:app"
+
+
+def serve(settings: Settings, bootstrap: str) -> None:
+    """Run until SIGINT/SIGTERM; in-flight requests are answered before the processes exit."""
+    # Read by every process (they import the settings afresh): set before Granian starts them.
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+    metrics_dir = tempfile.mkdtemp(prefix="energy-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    processes = settings.gateway_process_count
+    workers = settings.worker_url_list
+    log.info("gateway: http://%s:%d, %d process(es), broker %s; other requests go to %s",
+             settings.web_bind, settings.web_port, processes, bootstrap,
+             ", ".join(workers) if workers else "no worker (WORKER_URLS is empty)")
+    try:
+        Granian(TARGET, address=settings.web_bind, port=settings.web_port,
+                interface=Interfaces.RSGI, workers=processes, loop=Loops.auto,
+                websockets=False, backlog=2048, log_enabled=True,
+                log_level=LogLevels(_granian_level(settings.log_level)),
+                respawn_failed_workers=True, workers_kill_timeout=30).serve()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _granian_level(level: str) -> str:
+    """Granian narrates each process's start at INFO; keep our own progress readable."""
+    return "debug" if level.upper() == "DEBUG" else "warning"
