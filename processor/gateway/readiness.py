@@ -62,19 +62,24 @@ async def readiness(publisher: Publisher, forwarder: Forwarder,
         return (503 if broker else 200), body
     broker, answers = await asyncio.gather(
         check_broker(publisher), forwarder.get_each("/readyz", CHECK_TIMEOUT + 2))
-    reports = [worker_report(url, answer) for url, answer in answers]
+    return combine(broker, [worker_report(url, answer) for url, answer in answers])
+
+
+def combine(broker: str | None, reports: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """The system's readiness from the gateway's broker check and each worker's report: a
+    check fails with the first problem any of them names (and which worker, if several)."""
     problems: dict[str, str | None] = {name: None for name in WORKER_CHECKS}
     problems["broker"] = broker
     problems["workers"] = None if reports else "no worker is configured (WORKER_URLS)"
+    many = len(reports) > 1
     for report in reports:
         if "error" in report:
-            problems["workers"] = problems["workers"] or f"the worker at {report['url']} " \
-                                                         f"{report['error']}"
+            problems["workers"] = (problems["workers"]
+                                   or f"the worker at {report['url']} {report['error']}")
             continue
         for name in WORKER_CHECKS:
             said = report["checks"].get(name, "no answer")
             if said != "ok" and problems[name] is None:
-                many = len(reports) > 1
                 problems[name] = f"{said} (worker at {report['url']})" if many else said
     failed = [name for name, problem in problems.items() if problem]
     body = {"status": "not ready" if failed else "ready",

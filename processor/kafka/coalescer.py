@@ -83,7 +83,9 @@ def _settle(done: asyncio.Future[Any], futures: list[asyncio.Future[str | None]]
     for future in futures:
         if future.done():
             continue
-        if done.exception() is not None:
+        if done.cancelled():  # the event loop is closing
+            future.set_result("not acknowledged: the server is stopping")
+        elif done.exception() is not None:
             future.set_exception(done.exception())  # type: ignore[arg-type]
         else:
             future.set_result(done.result()[0])

@@ -31,6 +31,8 @@ class Publisher:
         self._producer: Producer | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._pending: set[asyncio.Future[str | None]] = set()  # awaiting the broker's ack
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def producer(self) -> Producer:
         with self._lock:
@@ -49,42 +51,54 @@ class Publisher:
                                  name="http-publisher-poll", daemon=True).start()
             return self._producer
 
-    @staticmethod
-    def _poll(producer: Producer, stop: threading.Event) -> None:
+    def _poll(self, producer: Producer, stop: threading.Event) -> None:
         while not stop.is_set():
-            producer.poll(0.1)
+            try:
+                producer.poll(0.1)
+            except KafkaException as exc:  # fatal (e.g. a broker that lost our producer id)
+                reason = str(exc.args[0] if exc.args else exc)
+                log.error("HTTP publisher: the producer failed (%s); the readings it held are "
+                          "answered 503 and a new producer takes the next ones", reason)
+                self._fail_pending(f"the producer failed: {reason}")
+                self.reset(producer)
+                return
         producer.flush(5)
+
+    def _fail_pending(self, reason: str) -> None:
+        """From the poll thread: answer every message still waiting with ``reason``."""
+        loop = self._loop
+        if loop is None:
+            return
+        for fut in list(self._pending):
+            loop.call_soon_threadsafe(_settle, fut, reason)
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> list[str | None]:
         """Produce every message; per message, None once the broker acked it, else the error."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         producer = self.producer()
         futures: list[asyncio.Future[str | None]] = []
         fatal = False
-
-        def settle(fut: asyncio.Future[str | None], error: str | None) -> None:
-            if not fut.done():
-                fut.set_result(error)
-
         for key, value in messages:
             fut: asyncio.Future[str | None] = loop.create_future()
             futures.append(fut)
+            self._pending.add(fut)
 
             def on_delivery(err: KafkaError | None, _msg: Any,
                             fut: asyncio.Future[str | None] = fut) -> None:
                 nonlocal fatal
                 if err is not None and err.fatal():
                     fatal = True
-                loop.call_soon_threadsafe(settle, fut, None if err is None else err.str())
+                loop.call_soon_threadsafe(_settle, fut, None if err is None else err.str())
 
             await self._produce(producer, topic, key, value, on_delivery, fut)
         try:
-            results = await asyncio.wait_for(asyncio.gather(*futures), self.timeout + 5)
-        except TimeoutError:  # librdkafka should have timed them out first; never hang
-            results = [f.result() if f.done() else "no acknowledgement" for f in futures]
+            # librdkafka times each message out itself (message.timeout.ms); never hang anyway.
+            await asyncio.wait(futures, timeout=self.timeout + 5)
+        finally:
+            self._pending.difference_update(futures)
         if fatal:
-            self.reset()
-        return list(results)
+            self.reset(producer)
+        return [f.result() if f.done() else "no acknowledgement" for f in futures]
 
     async def _produce(self, producer: Producer, topic: str, key: bytes | None, value: bytes,
                        on_delivery: Any, fut: asyncio.Future[str | None]) -> None:
@@ -110,10 +124,11 @@ class Publisher:
         """
         return set(self.producer().list_topics(timeout=timeout).topics)
 
-    def reset(self) -> None:
-        """Drop a producer in a fatal state; the next request builds a new one."""
+    def reset(self, producer: Producer | None = None) -> None:
+        """Drop a producer in a fatal state (``producer``: only if it is still the current
+        one); the next request builds a new one."""
         with self._lock:
-            if self._producer is not None:
+            if self._producer is not None and producer in (None, self._producer):
                 log.warning("HTTP publisher: producer in a fatal state, recreating it")
                 self._stop.set()
                 self._producer = None
@@ -122,3 +137,8 @@ class Publisher:
         with self._lock:
             self._stop.set()
             self._producer = None
+
+
+def _settle(fut: asyncio.Future[str | None], error: str | None) -> None:
+    if not fut.done():
+        fut.set_result(error)

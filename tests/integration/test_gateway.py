@@ -1,0 +1,86 @@
+"""The gateway through a broker outage: 503s while the broker is gone, never a 202 for a
+reading that was not stored, and ingest back by itself once the broker returns."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from processor.kafka.topics import ensure_topics
+from processor.ops.embedded import EmbeddedBroker
+from tests.conftest import APP_ID, PARTITIONS
+from tests.helpers import http_json, query, start_worker, stop_process, uid, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def reading(meter: str) -> dict[str, Any]:
+    return {"meterId": meter, "kwhConsumedAc": 1.5, "voltage": 230,
+            "timestamp": "2026-01-01T00:00:00Z"}
+
+
+def stored(dsn: str, meters: list[str]) -> set[str]:
+    rows = query(dsn, "SELECT meter_id FROM meter_history WHERE meter_id = ANY(%s)", (meters,))
+    return {row[0] for row in rows}
+
+
+def test_a_broker_outage_gets_503_never_a_false_202_and_the_gateway_recovers(
+        tmp_path: Path, own_database: str) -> None:
+    run = uid()
+    broker = EmbeddedBroker.start(tmp_path)
+    port = int(broker.bootstrap.rsplit(":", 1)[1])
+    ensure_topics(broker.bootstrap, APP_ID, PARTITIONS)
+    env = {"TELEMETRY_PARTITIONS": str(PARTITIONS), "APP_ID": APP_ID,
+           "HTTP_PUBLISH_TIMEOUT": "3"}
+    worker = start_worker(broker.bootstrap, own_database, tmp_path, **env)
+    assert worker.gateway is not None
+    url = f"{worker.url}/v1/telemetry"
+    answers: dict[str, int] = {}  # meter id -> status of its POST
+
+    def post(meter: str) -> tuple[int, Any]:
+        status, body = http_json(url, "POST", reading(meter))
+        answers[meter] = status
+        return status, body
+
+    try:
+        before = [f"GB-{run}-a{i}" for i in range(20)]
+        assert [post(m)[0] for m in before] == [202] * 20
+        wait_until(lambda: stored(own_database, before) == set(before),
+                   what="the readings posted before the outage in PostgreSQL")
+
+        broker.stop()
+        during = [f"GB-{run}-b{i}" for i in range(40)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            outage = list(pool.map(post, during))
+        assert {status for status, _ in outage} == {503}, outage
+        assert all(f"the Kafka broker at {broker.bootstrap} did not acknowledge" in body["error"]
+                   and body["accepted"] == 0 for _, body in outage)
+        assert time.monotonic() - started < 60  # each within HTTP_PUBLISH_TIMEOUT, 8 at once
+        status, ready = http_json(f"{worker.url}/readyz?scope=gateway")
+        assert status == 503 and ready["failed"] == ["broker"], ready
+
+        # The broker returns on the same address, empty (it keeps nothing): as `up` does, the
+        # topics are made again and the worker restarted. The gateway is left alone.
+        broker = EmbeddedBroker.start(tmp_path, port)
+        ensure_topics(broker.bootstrap, APP_ID, PARTITIONS)
+        stop_process(worker.proc, 15, 30)
+        worker.proc = start_worker(broker.bootstrap, own_database, tmp_path, gateway=False,
+                                   **env).proc
+        after = [f"GB-{run}-c{i}" for i in range(20)]
+        wait_until(lambda: post(after[0])[0] == 202, timeout=90,
+                   what="the gateway to take readings again without a restart")
+        assert [post(m)[0] for m in after[1:]] == [202] * 19
+        assert worker.gateway.proc.poll() is None
+
+        accepted = [m for m, status in answers.items() if status == 202]
+        assert set(accepted) == set(before) | set(after)
+        wait_until(lambda: stored(own_database, accepted) == set(accepted), timeout=90,
+                   what="every reading answered 202 in PostgreSQL")
+    finally:
+        worker.stop()
+        broker.stop()
