@@ -15,7 +15,7 @@ could leave gaps in ``telemetry.raw``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 
@@ -51,13 +51,18 @@ def read_offsets(consumer: Any) -> dict[Any, int]:
 
 
 async def or_start(consumer: Any, found: Mapping[Any, int | None], tps: Iterable[Any],
-                   timeout: float) -> dict[Any, int | None]:
+                   timeout: float, starts: MutableMapping[Any, int] | None = None
+                   ) -> dict[Any, int | None]:
     """``found`` for ``tps``, a partition with no offset in it taken from its start (nothing
-    committed yet: a new consumer group)."""
+    committed yet: a new consumer group). ``starts``, if given, keeps the starts asked of the
+    broker, and a partition's start found there is not asked again (it moves only with
+    retention; the caller clears it)."""
     out = {tp: found.get(tp) for tp in tps}
-    unknown = [tp for tp, offset in out.items() if offset is None]
+    known: MutableMapping[Any, int] = {} if starts is None else starts
+    unknown = [tp for tp, offset in out.items() if offset is None and tp not in known]
     if unknown:
-        out.update(await asyncio.wait_for(consumer.earliest_offsets(*unknown), timeout))
+        known.update(await asyncio.wait_for(consumer.earliest_offsets(*unknown), timeout))
+    out.update({tp: known[tp] for tp, offset in out.items() if offset is None and tp in known})
     return out
 
 
