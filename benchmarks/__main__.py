@@ -118,8 +118,8 @@ class Run:
         """The one warmed-up worker the quick run's pipeline sections share."""
         if self._shared is None:
             stack = contextlib.ExitStack()
-            running = stack.enter_context(pipeline.running(self.stack, "shared",
-                                                           self.sizes.partitions))
+            running = stack.enter_context(pipeline.running(
+                self.stack, "shared", self.sizes.partitions, env=http_ingest.WORKER_ENV))
             self._shared = (stack, running)
         return self._shared[1]
 

@@ -35,6 +35,7 @@ class CpuMeter:
     ended in between (short-lived PostgreSQL backends) are not counted."""
 
     groups: dict[str, list[int | None]]
+    whole: tuple[str, ...] = ("postgres",)  # groups whose processes' children count too
     before: dict[int, float] = field(default_factory=dict)
     result: dict[str, float] = field(default_factory=dict)
 
@@ -43,7 +44,7 @@ class CpuMeter:
         for name, pids in self.groups.items():
             procs: list[psutil.Process] = []
             for pid in pids:
-                procs.extend(with_children(pid) if name == "postgres" else
+                procs.extend(with_children(pid) if name in self.whole else
                              with_children(pid)[:1])
             out[name] = procs
         return out

@@ -1,31 +1,42 @@
-"""HTTP ingest: ``POST /v1/telemetry`` with single readings at a fixed concurrency, then with
-batches. The load generator (benchmarks/http_load.py, keep-alive connections on this process's
-event loop) shares the machine's cores with the worker, the broker and PostgreSQL; the CPU each
-of them used is in the JSON."""
+"""HTTP ingest, three ways in one run: through the gateway, in the worker, and the ceiling.
+
+- **gateway**: ``POST /v1/telemetry`` through ``energy-ingest gateway`` (``GATEWAY_PROCESSES``:
+  the core count unless set), as users reach it: single readings at a fixed concurrency, then
+  batches.
+- **in-worker**: the same single POSTs to the worker's own route (``WORKER_INGEST`` on), the path
+  the system had before the gateway tier.
+- **ceiling**: the gateway's HTTP server (Granian, RSGI, as many processes) answering 202 to the
+  same POSTs without reading, validating or publishing them
+  (``benchmarks/http_server_apps.py``): what the server alone costs on this machine.
+
+The load generator (benchmarks/http_load.py, keep-alive connections on this process's event
+loop) shares the machine's cores with the system; the CPU each part used is in the JSON, and
+per request for each tier's own processes.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks import pipeline
-from benchmarks.cpu import CpuMeter, harness_pid
+from benchmarks.cpu import CpuMeter, harness_pid, with_children
 from benchmarks.env import Stack, log
 from benchmarks.fleet_input import encode, generate
-from benchmarks.http_load import Load, drive, encode_requests
+from benchmarks.http_load import Load, encode_requests, run_load
+from benchmarks.http_servers import CANDIDATES, HOST, wait_ready
 from benchmarks.stats import latency_summary, rate
+from benchmarks.workers import metric_sum, peak_rss_mb, start_gateway
+from processor.ops.embedded import free_port
 
 PATH = "/v1/telemetry"
-
-
-def run_load(url: str, requests: list[tuple[bytes, int]], concurrency: int,
-             seconds: float) -> tuple[Load, float]:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(drive(url, requests, concurrency, seconds))
-    return uvloop.run(drive(url, requests, concurrency, seconds))
+WORKER_ENV = {"WORKER_INGEST": "true"}  # the in-worker path, measured for comparison
 
 
 def summary(load: Load, elapsed: float) -> dict[str, Any]:
@@ -38,47 +49,149 @@ def summary(load: Load, elapsed: float) -> dict[str, Any]:
     return out
 
 
+def drained(worker_url: str, timeout: float = 180) -> None:
+    """Until the worker has consumed everything published so far (its consumer lag is 0)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metric_sum(worker_url, "energy_consumer_lag") == 0:
+            return
+        time.sleep(0.5)
+    log(f"http: the worker still lags after {timeout:g}s; measuring anyway")
+
+
+@contextlib.contextmanager
+def paused(workers: list[Any]) -> Iterator[None]:
+    for w in workers:
+        os.kill(w.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for w in workers:
+            os.kill(w.pid, signal.SIGCONT)
+
+
 def measure(stack: Stack, vehicles: int, seconds: float, concurrency: int, batch_size: int,
             batch_concurrency: int, partitions: int) -> dict[str, Any]:
-    with pipeline.running(stack, "http", partitions) as r:
+    with pipeline.running(stack, "http", partitions, env=WORKER_ENV) as r:
         return measure_on(r, vehicles, seconds, concurrency, batch_size, batch_concurrency)
+
+
+@contextlib.contextmanager
+def ceiling_server(processes: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Granian serving the RSGI ceiling app (202 without a look at the body), with the
+    gateway's server settings."""
+    granian = next(c for c in CANDIDATES if c.name == "granian-rsgi")
+    port = free_port()
+    command = granian.command("ceiling", port, processes)
+    command[command.index("--http") + 1] = "auto"  # as the gateway serves
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        yield f"http://{HOST}:{port}", server
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: int,
                batch_size: int, batch_concurrency: int) -> dict[str, Any]:
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     data = generate(vehicles, 10, start=start)
+    single_bodies = [(encode(reading), 1) for reading in data.readings]
+    batch_bodies = [(encode(data.readings[i:i + batch_size]), batch_size)
+                    for i in range(0, len(data.readings) - batch_size + 1, batch_size)]
     worker = r.workers[0]
-    url = worker.url + PATH
-    singles = encode_requests(url, [(encode(r), 1) for r in data.readings])
-    batches = encode_requests(url, [
-        (encode(data.readings[i:i + batch_size]), batch_size)
-        for i in range(0, len(data.readings) - batch_size + 1, batch_size)])
-    probe, _ = run_load(url, singles[:1], 1, 0.001)
+    processes = int(os.environ.get("GATEWAY_PROCESSES") or os.cpu_count() or 1)
+    system: dict[str, list[int | None]] = {
+        "workers": [w.pid for w in r.workers], "postgres": [r.postmaster],
+              "broker": [r.sc.broker.proc.pid], "harness": [harness_pid()]}
+
+    def run(name: str, url: str, bodies: list[tuple[bytes, int]], conc: int,
+            tier: dict[str, list[int | None]], drain: bool = True) -> dict[str, Any]:
+        if drain:
+            drained(worker.url)  # each phase on a system that has done the last one's work
+        requests = encode_requests(url + PATH, bodies)
+        run_load(url + PATH, requests, conc, 1.0)  # warm-up
+        cpu = CpuMeter({**system, **tier}, whole=("postgres", "gateway", "ceiling"))
+        log(f"http: {name}, concurrency {conc}, {seconds:g}s")
+        cpu.start()
+        out = summary(*run_load(url + PATH, requests, conc, seconds))
+        out["cpu_seconds"] = dict(cpu.stop())
+        own = sum(out["cpu_seconds"][group] for group in tier)
+        out["server_cpu_us_per_request"] = (round(own / out["requests"] * 1e6, 1)
+                                            if out["requests"] else None)
+        log(f"http: {name}: {out['requests_per_s']:,.0f} requests/s = "
+            f"{out['readings_per_s']:,.0f} readings/s, p50 {out.get('p50_ms', 0):.1f} ms, "
+            f"p99 {out.get('p99_ms', 0):.1f} ms, {out['server_cpu_us_per_request']} us of "
+            f"server CPU a request, statuses {out['statuses']}")
+        return out
+
+    # The path before the gateway tier: the worker's own aiohttp route.
+    probe, _ = run_load(worker.url + PATH, encode_requests(worker.url + PATH,
+                                                           single_bodies[:1]), 1, 0.001)
     if 202 not in probe.statuses:
-        return {"skipped": f"POST {PATH} answered {probe.statuses} to a valid reading"}
-    run_load(url, singles, concurrency, 1.0)  # warm-up
-    cpu = CpuMeter({"workers": [w.pid for w in r.workers], "postgres": [r.postmaster],
-                    "broker": [r.sc.broker.proc.pid], "harness": [harness_pid()]})
-    log(f"http: single-reading POSTs, concurrency {concurrency}, {seconds:g}s")
-    cpu.start()
-    single = summary(*run_load(url, singles, concurrency, seconds))
-    single["cpu_seconds"] = dict(cpu.stop())
-    log(f"http: single {single['requests_per_s']:,.0f} requests/s, "
-        f"p99 {single.get('p99_ms', 0):.0f} ms, statuses {single['statuses']}")
-    log(f"http: batch POSTs of {batch_size:,}, concurrency {batch_concurrency}, "
-        f"{seconds:g}s")
-    cpu.start()
-    batch = summary(*run_load(url, batches, batch_concurrency, seconds))
-    batch["cpu_seconds"] = dict(cpu.stop())
-    log(f"http: batch {batch['requests_per_s']:,.0f} requests/s = "
-        f"{batch['readings_per_s']:,.0f} readings/s, p99 {batch.get('p99_ms', 0):.0f} ms")
-    peak = worker.peak_rss_mb()
-    return {"single": {"concurrency": concurrency, **single},
+        return {"skipped": f"the worker's POST {PATH} answered {probe.statuses} to a valid "
+                           "reading (WORKER_INGEST off?)"}
+    in_worker = run("in-worker single POSTs", worker.url, single_bodies, concurrency, {})
+    in_worker["server_cpu_us_per_request"] = round(
+        in_worker["cpu_seconds"]["workers"] / max(in_worker["requests"], 1) * 1e6, 1)
+
+    gateway = start_gateway(r.sc.bootstrap, [worker.url], r.sc.directory, processes)
+    r.sc.on_close(gateway.stop)
+    tier: dict[str, list[int | None]] = {"gateway": [gateway.pid]}
+    single = run(f"gateway single POSTs ({processes} processes)", gateway.url, single_bodies,
+                 concurrency, tier)
+    batch = run(f"gateway batch POSTs of {batch_size:,}", gateway.url, batch_bodies,
+                batch_concurrency, tier)
+    # The gateway tier alone: the workers stopped (SIGSTOP) while it is measured, as on a
+    # deployment where the tiers do not share two cores; they catch up afterwards.
+    with paused(r.workers):
+        single_alone = run("gateway single POSTs, workers paused", gateway.url,
+                           single_bodies, concurrency, tier, drain=False)
+        batch_alone = run("gateway batch POSTs, workers paused", gateway.url, batch_bodies,
+                          batch_concurrency, tier, drain=False)
+    gateway_rss = [peak_rss_mb(proc.pid) for proc in with_children(gateway.pid)]
+    gateway.stop()
+
+    with ceiling_server(processes) as (url, server):
+        wait_ready(url + PATH, encode_requests(url + PATH, single_bodies[:1]), server)
+        ceiling = run(f"ceiling single POSTs ({processes} processes)", url, single_bodies,
+                      concurrency, {"ceiling": [int(server.pid)]})
+
+    return {"processes": processes,
+            "single": {"concurrency": concurrency, **single},
             "batch": {"concurrency": batch_concurrency, "batch_size": batch_size, **batch},
-            "single_rps": single["requests_per_s"], "single_p99_ms": single.get("p99_ms"),
+            "in_worker": {"concurrency": concurrency, **in_worker},
+            "ceiling": {"concurrency": concurrency, **ceiling},
+            "single_workers_paused": {"concurrency": concurrency, **single_alone},
+            "batch_workers_paused": {"concurrency": batch_concurrency, "batch_size": batch_size,
+                                     **batch_alone},
+            "alone_single_rps": single_alone["requests_per_s"],
+            "alone_single_p99_ms": single_alone.get("p99_ms"),
+            "alone_to_ceiling": round(single_alone["requests_per_s"]
+                                      / ceiling["requests_per_s"], 2)
+            if ceiling["requests_per_s"] else None,
+            "alone_batch_readings_per_s": batch_alone["readings_per_s"],
+            "single_rps": single["requests_per_s"], "single_p50_ms": single.get("p50_ms"),
+            "single_p99_ms": single.get("p99_ms"),
+            "single_cpu_us": single["server_cpu_us_per_request"],
+            "in_worker_rps": in_worker["requests_per_s"],
+            "in_worker_p99_ms": in_worker.get("p99_ms"),
+            "in_worker_cpu_us": in_worker["server_cpu_us_per_request"],
+            "ceiling_rps": ceiling["requests_per_s"],
+            "ceiling_p99_ms": ceiling.get("p99_ms"),
+            "ceiling_cpu_us": ceiling["server_cpu_us_per_request"],
+            "to_in_worker": round(single["requests_per_s"] / in_worker["requests_per_s"], 2)
+            if in_worker["requests_per_s"] else None,
+            "to_ceiling": round(single["requests_per_s"] / ceiling["requests_per_s"], 2)
+            if ceiling["requests_per_s"] else None,
             "batch_readings_per_s": batch["readings_per_s"],
             "batch_p99_ms": batch.get("p99_ms"),
             "note": "the load generator (keep-alive connections on one event loop in the "
                     "harness process) shares the cores with the system",
-            "worker_peak_rss_mb": [peak]}
+            "worker_peak_rss_mb": [worker.peak_rss_mb()],
+            "gateway_peak_rss_mb": gateway_rss}

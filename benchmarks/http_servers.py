@@ -42,8 +42,7 @@ import psutil
 
 from benchmarks.cpu import cpu_seconds, with_children
 from benchmarks.fleet_input import encode, generate
-from benchmarks.http_ingest import run_load
-from benchmarks.http_load import Load, encode_requests
+from benchmarks.http_load import Load, encode_requests, run_load
 from benchmarks.http_server_apps import PATH, VARIANTS
 from benchmarks.stats import latency_summary, rate
 from processor.ops.embedded import free_port

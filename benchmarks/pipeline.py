@@ -44,7 +44,7 @@ def start_workers(sc: Scenario, count: int, env: dict[str, str] | None = None) -
     workers = []
     for _ in range(count):
         worker = start_worker(sc.bootstrap, sc.dsn, sc.app_id, sc.directory, sc.partitions,
-                              **(env or {}))
+                              env)
         sc.workers.append(worker)
         workers.append(worker)
     wait_for_assignment(workers, sc.partitions)

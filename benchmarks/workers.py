@@ -22,7 +22,7 @@ OWNS = re.compile(r"worker owns partitions \[([0-9, ]*)\]")
 
 @dataclass
 class Worker:
-    """An ``energy-ingest worker`` subprocess (the real thing, as ``up`` starts it)."""
+    """An ``energy-ingest worker`` (or ``gateway``) subprocess, as ``up`` starts it."""
 
     proc: subprocess.Popen[bytes]
     web_port: int
@@ -47,14 +47,7 @@ class Worker:
         return {int(p) for p in found[-1].split(",") if p.strip()}
 
     def peak_rss_mb(self) -> float | None:
-        """The kernel's high-water mark of the process's resident memory (VmHWM)."""
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-        except OSError:
-            return None
-        return None
+        return peak_rss_mb(self.pid)
 
     def stop(self, timeout: float = 20, graceful: bool = True) -> None:
         """SIGTERM and wait; or, once a measurement is over, SIGKILL (a clean stop takes
@@ -71,33 +64,57 @@ class Worker:
                 self.proc.wait()
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The kernel's high-water mark of a process's resident memory (VmHWM)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 def start_worker(bootstrap: str, dsn: str, app_id: str, directory: Path, partitions: int,
-                 timeout: float = 90, **env: str) -> Worker:
-    """Start a worker and return once its web server answers /healthz."""
+                 env: dict[str, str] | None = None, timeout: float = 90) -> Worker:
+    """Start a worker (``env``: settings for it) and return once it answers /healthz."""
+    return _start("worker", directory, timeout, {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn, "DATA_DIR": str(directory),
+        "APP_ID": app_id, "TELEMETRY_PARTITIONS": str(partitions), **(env or {})})
+
+
+def start_gateway(bootstrap: str, worker_urls: list[str], directory: Path, processes: int,
+                  timeout: float = 60, **env: str) -> Worker:
+    """Start ``energy-ingest gateway`` in front of ``worker_urls``; once it answers /healthz."""
+    return _start("gateway", directory, timeout, {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "WORKER_URLS": ",".join(worker_urls),
+        "GATEWAY_PROCESSES": str(processes), **env})
+
+
+def _start(command: str, directory: Path, timeout: float, env: dict[str, str]) -> Worker:
     port = free_port()
-    log_path = directory / f"worker-{port}.log"
-    full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
-                "WEB_PORT": str(port), "DATA_DIR": str(directory), "APP_ID": app_id,
-                "TELEMETRY_PARTITIONS": str(partitions), **env}
+    log_path = directory / f"{command}-{port}.log"
+    full_env = {**os.environ, "WEB_PORT": str(port), **env}
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "worker"], env=full_env,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", command],
+                                env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                 stdin=subprocess.DEVNULL)
-    worker = Worker(proc, port, log_path)
+    started = Worker(proc, port, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"worker exited with {proc.returncode}; "
-                               f"log:\n{worker.log()[-3000:]}")
+            raise RuntimeError(f"{command} exited with {proc.returncode}; "
+                               f"log:\n{started.log()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{worker.url}/healthz", timeout=1) as reply:
+            with urllib.request.urlopen(f"{started.url}/healthz", timeout=1) as reply:
                 if reply.status == 200:
-                    return worker
+                    return started
         except OSError:
             pass
         time.sleep(0.1)
-    worker.stop()
-    raise TimeoutError(f"worker not healthy within {timeout}s; log:\n{worker.log()[-3000:]}")
+    started.stop()
+    raise TimeoutError(f"{command} not healthy within {timeout}s; "
+                       f"log:\n{started.log()[-3000:]}")
 
 
 def wait_for_assignment(workers: list[Worker], partitions: int, timeout: float = 60) -> None:

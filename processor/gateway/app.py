@@ -46,10 +46,12 @@ class Gateway:
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.publisher.producer()  # connect now rather than at the first request
+        metrics.TALLY.flush_every(loop)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.forwarder.close())
         self.publisher.close()
+        metrics.TALLY.flush()
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         started = time.perf_counter()
@@ -65,7 +67,7 @@ class Gateway:
         else:
             route = "forward"
             status = await self.serve_forward(scope, protocol)
-        metrics.request(route, status, time.perf_counter() - started)
+        metrics.TALLY.request(route, status, time.perf_counter() - started)
 
     # --- routes -----------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ class Ingest:
         try:
             parsed = plan(body, self.max_readings, self.chunk_readings)
         except Exception as exc:  # noqa: BLE001 - a bug of ours; the client gets a clear 4xx
-            metrics.internal_error()
+            metrics.TALLY.internal_error()
             log.exception("POST /v1/telemetry: the body could not be judged")
             return error(422, f"the body could not be judged ({INTERNAL_ERROR}: "
                               f"{describe(exc)}); nothing was accepted",
@@ -81,7 +81,7 @@ class Ingest:
         if isinstance(parsed, Reply):
             return parsed
         if parsed.internal_errors:
-            metrics.internal_error(parsed.internal_errors)
+            metrics.TALLY.internal_error(parsed.internal_errors)
         if len(parsed.chunks) == 1 and parsed.chunks[0].key is not None:  # one reading
             chunk = parsed.chunks[0]
             delivery = [await self.coalescer.publish(chunk.key, chunk.value)]
@@ -89,5 +89,5 @@ class Ingest:
             delivery = await self.publisher.publish(
                 topics.RAW, [(c.key, c.value) for c in parsed.chunks])
         answer = reply(parsed, delivery, self.publisher.bootstrap)
-        metrics.http_readings(answer.accepted, answer.rejected)
+        metrics.TALLY.http_readings(answer.accepted, answer.rejected)
         return answer
