@@ -1,7 +1,8 @@
 """docker-compose.yml, checked as far as it can be without a Docker engine.
 
 Every variable our services set is a setting that validates, every command is a real
-`energy-ingest` command line, dependencies and health checks agree, ports match WEB_PORT.
+`energy-ingest` command line, dependencies and health checks agree, ports match WEB_PORT, the
+load balancer reaches the gateways and the gateways the workers.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from processor.settings import Settings
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yml"
 # Services that run images of others; their variables belong to those images.
-FOREIGN_IMAGES = {"kafka": "apache/kafka:", "postgres": "postgres:16"}
-WORKERS = ("worker", "web")
+FOREIGN_IMAGES = {"kafka": "apache/kafka:", "postgres": "postgres:16", "lb": "nginx:"}
+SERVING = ("worker", "gateway")  # our long-running services, each with a web server
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::?-(?P<default>[^}]*))?\}")
 
 
@@ -65,8 +66,8 @@ def known_settings() -> set[str]:
 
 
 def test_the_expected_services_are_there(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) >= {"kafka", "postgres", "migrate", "topics", "worker", "web",
-                             "simulator"}
+    assert set(services) >= {"kafka", "postgres", "migrate", "topics", "worker", "gateway",
+                             "lb", "simulator"}
     for name, prefix in FOREIGN_IMAGES.items():
         assert services[name]["image"].startswith(prefix)
     for name, service in ours(services).items():
@@ -90,7 +91,7 @@ def test_variables_of_kafka_and_postgres_are_theirs(services: dict[str, dict[str
     assert all(k.startswith("POSTGRES_") for k in postgres)
 
 
-@pytest.mark.parametrize("name", ["migrate", "topics", "worker", "web", "simulator"])
+@pytest.mark.parametrize("name", ["migrate", "topics", "worker", "gateway", "simulator"])
 def test_every_command_is_a_real_energy_ingest_command(
         services: dict[str, dict[str, Any]], name: str) -> None:
     command = services[name]["command"]
@@ -117,20 +118,21 @@ def test_dependencies_exist_and_their_conditions_can_be_met(
                 assert services[target].get("restart") == "no", f"{target} is not one-shot"
             else:
                 assert condition == "service_started", condition
-    for worker in WORKERS:
-        deps = services[worker]["depends_on"]
-        assert deps["migrate"]["condition"] == "service_completed_successfully"
-        assert deps["topics"]["condition"] == "service_completed_successfully"
+    deps = services["worker"]["depends_on"]
+    assert deps["migrate"]["condition"] == "service_completed_successfully"
+    assert deps["topics"]["condition"] == "service_completed_successfully"
+    assert services["gateway"]["depends_on"]["worker"]["condition"] == "service_healthy"
+    assert services["lb"]["depends_on"]["gateway"]["condition"] == "service_healthy"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
 def test_health_checks_on_the_broker_database_and_workers(
         services: dict[str, dict[str, Any]]) -> None:
-    for name in ("kafka", "postgres", *WORKERS):
+    for name in ("kafka", "postgres", *SERVING):
         assert services[name]["healthcheck"]["test"], name
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
-    for name in WORKERS:
+    for name in SERVING:
         probe = " ".join(services[name]["healthcheck"]["test"])
         port = env(services[name])["WEB_PORT"]
         assert f"http://127.0.0.1:{port}/healthz" in probe
@@ -141,7 +143,7 @@ def test_workers_scale_out_within_the_partitions(services: dict[str, dict[str, A
     assert replicas >= 2
     assert "ports" not in services["worker"], "replicas cannot share a published host port"
     partitions = int(env(services["worker"])["TELEMETRY_PARTITIONS"])
-    assert replicas + 1 <= partitions  # + the web worker; more would idle
+    assert replicas <= partitions  # more would idle
     # One consumer group, one topic layout: every worker agrees on app id and partitions.
     shared = ("APP_ID", "TELEMETRY_PARTITIONS", "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
     for name, service in ours(services).items():
@@ -151,11 +153,23 @@ def test_workers_scale_out_within_the_partitions(services: dict[str, dict[str, A
     assert services["simulator"]["profiles"] == ["simulator"]
 
 
-def test_published_ports_agree_with_the_settings(services: dict[str, dict[str, Any]]) -> None:
-    web = env(services["web"])
-    assert web["WEB_BIND"] == "0.0.0.0"  # reachable from outside the container
-    (mapping,) = services["web"]["ports"]
-    assert mapping.rsplit(":", 1)[1] == web["WEB_PORT"]
+def test_one_published_port_reaches_the_gateways_and_they_the_workers(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    gateway, worker = env(services["gateway"]), env(services["worker"])
+    for name in SERVING:  # reachable from other containers
+        assert env(services[name])["WEB_BIND"] == "0.0.0.0", name
+        assert "ports" not in services[name], "replicas cannot share a published host port"
+    assert services["gateway"]["deploy"]["replicas"] >= 2
+    assert gateway["WORKER_URLS"] == f"http://worker:{worker['WEB_PORT']}"
+    assert int(gateway["GATEWAY_PROCESSES"]) >= 1
+    (mapping,) = services["lb"]["ports"]
+    listen = mapping.rsplit(":", 1)[1]
+    (config,) = services["lb"]["configs"]
+    nginx = compose["configs"][config["source"]]["content"]
+    assert config["target"].startswith("/etc/nginx/conf.d/")
+    assert f"listen {listen};" in nginx
+    assert f"server gateway:{gateway['WEB_PORT']};" in nginx
     host_ports = [p.rsplit(":", 2)[-2] for s in services.values() for p in s.get("ports", [])]
     assert len(host_ports) == len(set(host_ports)), f"host port used twice: {host_ports}"
 
