@@ -8,6 +8,7 @@ requests but the Kafka producer, the client session to the workers and the metri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -25,6 +26,7 @@ from processor.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 INGEST = "/v1/telemetry"
+OWN_PATHS = ("/healthz", "/readyz", "/metrics")
 JSON = [("content-type", "application/json; charset=utf-8")]
 METRICS_TYPE = [("content-type", "text/plain; version=0.0.4; charset=utf-8")]
 SCRAPE_TIMEOUT = 5.0
@@ -58,15 +60,22 @@ class Gateway:
         if scope.proto != "http":  # websockets are not served
             return
         path, method = scope.path, scope.method
-        if path == INGEST:
-            route = "ingest"
-            status = await self.serve_ingest(scope, protocol, method)
-        elif method in ("GET", "HEAD") and path in ("/healthz", "/readyz", "/metrics"):
-            route = "own"
-            status = await self.serve_own(scope, protocol, path)
-        else:
-            route = "forward"
-            status = await self.serve_forward(scope, protocol)
+        route = ("ingest" if path == INGEST else
+                 "own" if method in ("GET", "HEAD") and path in OWN_PATHS else "forward")
+        try:
+            if route == "ingest":
+                status = await self.serve_ingest(scope, protocol, method)
+            elif route == "own":
+                status = await self.serve_own(scope, protocol, path)
+            else:
+                status = await self.serve_forward(scope, protocol)
+        except Exception as exc:  # a bug of ours: say so in JSON, as every other answer
+            log.exception("gateway: %s %s failed", method, path)
+            status = 500
+            body = {"error": f"internal error of the gateway ({type(exc).__name__}); "
+                             "nothing was accepted", "accepted": 0}
+            with contextlib.suppress(Exception):  # unless an answer has started already
+                protocol.response_bytes(status, JSON, json_body(body))
         metrics.TALLY.request(route, status, time.perf_counter() - started)
 
     # --- routes -----------------------------------------------------------------------------

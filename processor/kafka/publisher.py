@@ -74,6 +74,8 @@ class Publisher:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> list[str | None]:
         """Produce every message; per message, None once the broker acked it, else the error."""
+        if not messages:  # every reading of the request was refused
+            return []
         loop = self._loop = asyncio.get_running_loop()
         producer = self.producer()
         futures: list[asyncio.Future[str | None]] = []

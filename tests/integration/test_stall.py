@@ -65,7 +65,7 @@ def test_a_writer_stuck_on_a_lock_is_reported_and_the_worker_exits_for_redeliver
         # the watchdog is what brings the reading in then.
         restarts = 0
         while True:
-            worker = start_worker(own_broker, own_database, tmp_path,
+            worker = start_worker(own_broker, own_database, tmp_path, gateway=False,
                                   **{**env, "STALL_SECONDS": "10"})
             wait_until(lambda w=worker: stored(own_database, meter) == 2
                        or w.proc.poll() is not None,

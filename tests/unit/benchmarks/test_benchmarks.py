@@ -67,7 +67,7 @@ def test_report_judges_each_target_and_names_skipped_sections() -> None:
     assert verdicts["single.ratio_to_ceiling"] == "pass"
     assert verdicts["batched.readings_per_s"] == "MISS"
     assert verdicts["freshness.p99_ms"] == "pass"
-    assert verdicts["http.single_rps"] == "not run"
+    assert verdicts["http.to_in_worker"] == "not run"
     lines = {row[0]: row for row in report.rows(results)}
     assert lines["GET performance/{id} p99"][4] == "skipped: no endpoint"
     assert lines["end to end, batched messages"][1] == "99,999"
