@@ -1,13 +1,21 @@
 """Single-reading POSTs that arrive together leave as one Kafka message.
 
-Each Kafka message costs the router one Faust event (~100-200 us here) whatever it holds, so
-readings posted one by one at a high rate would cap HTTP ingest at the router's event rate.
-Requests that arrive together are sent as one JSON array (the router judges each reading on
-its own, as for any batch) as soon as a turn of the event loop brings no new one, and at the
-latest ``max_wait`` after the first; each request still answers only after the broker
-acknowledged its message. (Waiting out a fixed 2 ms instead held every request's round trip:
-at concurrency 50, 7.0-7.4k -> 8.2-8.5k requests/s.) A reading alone is published as before:
-keyed by its device.
+Each Kafka message costs the broker a produce request and the router one Faust event whatever it
+holds, so readings posted one by one would cap HTTP ingest at those per-message costs. The
+coalescer is self-clocking: while fewer than ``max_in_flight`` of its messages await the
+broker's ack, the readings that arrived in the current turn of the event loop are sent at once;
+otherwise they gather until an ack frees a slot (or ``max_readings`` are waiting), and leave
+together as one JSON array (the router judges each reading on its own, as for any batch). So an
+idle gateway sends a reading without waiting, and a busy one sends batches that grow with the
+load and the broker's round trip. Each request still answers only after the broker
+acknowledged the message holding its reading. A reading alone is published as sent: keyed by
+its device.
+
+Measured against the earlier rule (send when a turn of the event loop brought no new reading,
+at the latest 2 ms after the first), gateway single POSTs with the workers paused, 2 processes,
+concurrency 50: 6.3-6.9k -> 6.9k (1 in flight) and 8.4k requests/s (2 in flight); with the
+workers consuming alongside the CPU is the machine's and the rules were within noise
+(docs/performance.md, "The gateway tier").
 """
 
 from __future__ import annotations
@@ -17,16 +25,19 @@ from typing import Any
 
 from processor.kafka.publisher import Publisher
 
+Pending = tuple[bytes | None, bytes, asyncio.Future[str | None]]
+
 
 class Coalescer:
     def __init__(self, publisher: Publisher, topic: str, max_readings: int = 500,
-                 max_wait: float = 0.002) -> None:
+                 max_in_flight: int = 2) -> None:
         self.publisher = publisher
         self.topic = topic
         self.max_readings = max_readings
-        self.max_wait = max_wait
-        self.pending: list[tuple[bytes | None, bytes, asyncio.Future[str | None]]] = []
-        self.timer: asyncio.TimerHandle | None = None
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+        self.scheduled = False
+        self.pending: list[Pending] = []
 
     async def publish(self, key: bytes | None, reading: bytes) -> str | None:
         """None once the broker acked the message holding ``reading`` (a JSON object), else
@@ -37,35 +48,37 @@ class Coalescer:
         future: asyncio.Future[str | None] = loop.create_future()
         self.pending.append((key, reading, future))
         if len(self.pending) >= self.max_readings:
-            self.flush()
-        elif self.timer is None:
-            self.timer = loop.call_later(self.max_wait, self.flush)
-            loop.call_soon(self._flush_when_quiet, len(self.pending), self.timer)
+            self.send()
+        elif self.in_flight < self.max_in_flight and not self.scheduled:
+            # At the end of this turn: the requests parsed in it go together.
+            self.scheduled = True
+            loop.call_soon(self._send_scheduled)
         return await future
 
-    def _flush_when_quiet(self, seen: int, timer: asyncio.TimerHandle) -> None:
-        """Flush once a turn of the event loop brought no new reading (requests that arrived
-        together have all been parsed); ``max_wait`` still bounds the wait."""
-        if self.timer is not timer:
-            return  # that batch has gone already
-        if len(self.pending) == seen:
-            self.flush()
-        else:
-            asyncio.get_running_loop().call_soon(self._flush_when_quiet, len(self.pending), timer)
+    def _send_scheduled(self) -> None:
+        self.scheduled = False
+        if self.in_flight < self.max_in_flight:
+            self.send()
 
-    def flush(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        batch, self.pending = self.pending, []
+    def send(self) -> None:
+        """One message of what is waiting (up to ``max_readings``)."""
+        batch, self.pending = self.pending[:self.max_readings], self.pending[self.max_readings:]
         if not batch:
             return
         if len(batch) == 1:
             message = (batch[0][0], batch[0][1])
         else:
             message = (None, b"[" + b",".join(reading for _, reading, _ in batch) + b"]")
+        self.in_flight += 1
         task = asyncio.ensure_future(self.publisher.publish(self.topic, [message]))
-        task.add_done_callback(lambda done: _settle(done, [f for _, _, f in batch]))
+        task.add_done_callback(lambda done: self._acked(done, [f for _, _, f in batch]))
+
+    def _acked(self, done: asyncio.Future[Any],
+               futures: list[asyncio.Future[str | None]]) -> None:
+        self.in_flight -= 1
+        _settle(done, futures)
+        if self.pending and self.in_flight < self.max_in_flight:
+            self.send()
 
 
 def plain_object(body: bytes) -> bool:

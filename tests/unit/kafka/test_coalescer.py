@@ -10,14 +10,16 @@ from processor.kafka.coalescer import Coalescer, plain_object
 
 
 class FakePublisher:
-    """Records what would be published; acks everything (a unit test of pure batching)."""
+    """Records what would be published; acks everything after ``ack_after`` seconds (a unit
+    test of pure batching)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ack_after: float = 0.0) -> None:
         self.sent: list[list[tuple[bytes | None, bytes]]] = []
+        self.ack_after = ack_after
 
     async def publish(self, topic: str, messages: Any) -> list[str | None]:
         self.sent.append(list(messages))
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.ack_after)
         return [None] * len(messages)
 
 
@@ -29,7 +31,7 @@ def reading(i: int) -> bytes:
 def test_readings_arriving_together_leave_as_one_array() -> None:
     async def run() -> tuple[list[str | None], FakePublisher]:
         pub = FakePublisher()
-        c = Coalescer(pub, "t", max_readings=500, max_wait=0.01)  # type: ignore[arg-type]
+        c = Coalescer(pub, "t", max_readings=500)  # type: ignore[arg-type]
         results = await asyncio.gather(*(c.publish(f"M{i}".encode(), reading(i))
                                          for i in range(20)))
         return list(results), pub
@@ -42,7 +44,7 @@ def test_readings_arriving_together_leave_as_one_array() -> None:
 def test_a_reading_alone_keeps_its_key_and_bytes() -> None:
     async def run() -> FakePublisher:
         pub = FakePublisher()
-        c = Coalescer(pub, "t", max_wait=0.001)  # type: ignore[arg-type]
+        c = Coalescer(pub, "t")  # type: ignore[arg-type]
         await c.publish(b"M1", reading(1))
         return pub
     assert asyncio.run(run()).sent == [[(b"M1", reading(1))]]
@@ -51,7 +53,7 @@ def test_a_reading_alone_keeps_its_key_and_bytes() -> None:
 def test_the_size_bound_splits_batches() -> None:
     async def run() -> FakePublisher:
         pub = FakePublisher()
-        c = Coalescer(pub, "t", max_readings=8, max_wait=0.01)  # type: ignore[arg-type]
+        c = Coalescer(pub, "t", max_readings=8)  # type: ignore[arg-type]
         await asyncio.gather(*(c.publish(None, reading(i)) for i in range(20)))
         return pub
     assert [len(json.loads(m[0][1])) if m[0][1].startswith(b"[") else 1
@@ -64,13 +66,19 @@ def test_only_plain_utf8_objects_are_spliced() -> None:
     assert not plain_object(b'\xef\xbb\xbf{"a": 1}')
 
 
-def test_a_quiet_turn_of_the_loop_sends_without_waiting_out_max_wait() -> None:
+def test_while_messages_await_their_ack_readings_gather_and_leave_when_one_is_acked() -> None:
     async def run() -> FakePublisher:
-        pub = FakePublisher()
-        c = Coalescer(pub, "t", max_wait=30.0)  # type: ignore[arg-type]
-        # arriving together, then nothing: sent at once, not after 30 s
-        await asyncio.wait_for(asyncio.gather(*(c.publish(None, reading(i))
-                                                for i in range(5))), timeout=2)
+        pub = FakePublisher(ack_after=0.05)
+        c = Coalescer(pub, "t", max_in_flight=2)  # type: ignore[arg-type]
+        first = asyncio.ensure_future(c.publish(b"M0", reading(0)))  # idle: sent this turn
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(c.publish(b"M1", reading(1)))  # one slot left: sent
+        await asyncio.sleep(0.01)
+        rest = [asyncio.ensure_future(c.publish(None, reading(i))) for i in range(2, 12)]
+        await asyncio.sleep(0.01)
+        assert len(pub.sent) == 2  # both slots taken: the ten wait
+        await asyncio.wait_for(asyncio.gather(first, second, *rest), timeout=2)
         return pub
     sent = asyncio.run(run()).sent
-    assert len(sent) == 1 and len(json.loads(sent[0][0][1])) == 5
+    assert sent[:2] == [[(b"M0", reading(0))], [(b"M1", reading(1))]]
+    assert len(sent) == 3 and len(json.loads(sent[2][0][1])) == 10
