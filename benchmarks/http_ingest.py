@@ -118,9 +118,16 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
         run_load(url + PATH, requests, conc, 1.0)  # warm-up
         cpu = CpuMeter({**system, **tier}, whole=("postgres", "gateway", "ceiling"))
         log(f"http: {name}, concurrency {conc}, {seconds:g}s")
+        raw_before = metric_sum(worker.url, "energy_raw_messages_total")
         cpu.start()
         out = summary(*run_load(url + PATH, requests, conc, seconds))
         out["cpu_seconds"] = dict(cpu.stop())
+        if drain:  # the Kafka messages the readings came in, once all are consumed
+            drained(worker.url)
+            raw_after = metric_sum(worker.url, "energy_raw_messages_total")
+            if raw_before is not None and raw_after is not None and raw_after > raw_before:
+                out["readings_per_message"] = round(
+                    out["readings_per_s"] * out["seconds"] / (raw_after - raw_before), 1)
         own = sum(out["cpu_seconds"][group] for group in tier)
         out["server_cpu_us_per_request"] = (round(own / out["requests"] * 1e6, 1)
                                             if out["requests"] else None)
@@ -136,9 +143,8 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
     if 202 not in probe.statuses:
         return {"skipped": f"the worker's POST {PATH} answered {probe.statuses} to a valid "
                            "reading (WORKER_INGEST off?)"}
-    in_worker = run("in-worker single POSTs", worker.url, single_bodies, concurrency, {})
-    in_worker["server_cpu_us_per_request"] = round(
-        in_worker["cpu_seconds"]["workers"] / max(in_worker["requests"], 1) * 1e6, 1)
+    in_worker = run("in-worker single POSTs", worker.url, single_bodies, concurrency,
+                    {"workers": system["workers"]})
 
     gateway = start_gateway(r.sc.bootstrap, [worker.url], r.sc.directory, processes)
     r.sc.on_close(gateway.stop)
