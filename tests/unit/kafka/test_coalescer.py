@@ -66,19 +66,35 @@ def test_only_plain_utf8_objects_are_spliced() -> None:
     assert not plain_object(b'\xef\xbb\xbf{"a": 1}')
 
 
-def test_while_messages_await_their_ack_readings_gather_and_leave_when_one_is_acked() -> None:
+def sizes(pub: FakePublisher) -> list[int]:
+    return [len(json.loads(m[0][1])) if m[0][1].startswith(b"[") else 1 for m in pub.sent]
+
+
+def test_readings_wait_until_as_many_wait_as_await_their_ack() -> None:
+    async def run() -> FakePublisher:
+        pub = FakePublisher(ack_after=0.2)
+        c = Coalescer(pub, "t")  # type: ignore[arg-type]
+        first = [asyncio.ensure_future(c.publish(None, reading(i))) for i in range(4)]
+        await asyncio.sleep(0.01)
+        assert sizes(pub) == [4]  # idle: the four of this turn left at once, together
+        more = [asyncio.ensure_future(c.publish(None, reading(i))) for i in range(4, 7)]
+        await asyncio.sleep(0.01)
+        assert sizes(pub) == [4]  # three wait while four await their ack
+        last = asyncio.ensure_future(c.publish(None, reading(7)))
+        await asyncio.sleep(0.01)
+        assert sizes(pub) == [4, 4]  # four wait: they leave
+        await asyncio.wait_for(asyncio.gather(*first, *more, last), timeout=2)
+        return pub
+    asyncio.run(run())
+
+
+def test_an_ack_sends_what_waits() -> None:
     async def run() -> FakePublisher:
         pub = FakePublisher(ack_after=0.05)
-        c = Coalescer(pub, "t", max_in_flight=2)  # type: ignore[arg-type]
-        first = asyncio.ensure_future(c.publish(b"M0", reading(0)))  # idle: sent this turn
+        c = Coalescer(pub, "t")  # type: ignore[arg-type]
+        first = [asyncio.ensure_future(c.publish(None, reading(i))) for i in range(4)]
         await asyncio.sleep(0.01)
-        second = asyncio.ensure_future(c.publish(b"M1", reading(1)))  # one slot left: sent
-        await asyncio.sleep(0.01)
-        rest = [asyncio.ensure_future(c.publish(None, reading(i))) for i in range(2, 12)]
-        await asyncio.sleep(0.01)
-        assert len(pub.sent) == 2  # both slots taken: the ten wait
-        await asyncio.wait_for(asyncio.gather(first, second, *rest), timeout=2)
+        more = [asyncio.ensure_future(c.publish(None, reading(i))) for i in range(4, 6)]
+        await asyncio.wait_for(asyncio.gather(*first, *more), timeout=2)
         return pub
-    sent = asyncio.run(run()).sent
-    assert sent[:2] == [[(b"M0", reading(0))], [(b"M1", reading(1))]]
-    assert len(sent) == 3 and len(json.loads(sent[2][0][1])) == 10
+    assert sizes(asyncio.run(run())) == [4, 2]
