@@ -82,12 +82,7 @@ class Ingest:
             return parsed
         if parsed.internal_errors:
             metrics.TALLY.internal_error(parsed.internal_errors)
-        if len(parsed.chunks) == 1 and parsed.chunks[0].key is not None:  # one reading
-            chunk = parsed.chunks[0]
-            delivery = [await self.coalescer.publish(chunk.key, chunk.value)]
-        else:
-            delivery = await self.publisher.publish(
-                topics.RAW, [(c.key, c.value) for c in parsed.chunks])
+        delivery = await self.coalescer.publish_plan(parsed)
         answer = reply(parsed, delivery, self.publisher.bootstrap)
         metrics.TALLY.http_readings(answer.accepted, answer.rejected)
         return answer

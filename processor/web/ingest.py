@@ -77,11 +77,7 @@ def register(p: Pipeline, res: Resources) -> None:
             return parsed
         if parsed.internal_errors:
             metrics.internal_error("http", parsed.internal_errors)
-        if len(parsed.chunks) == 1 and parsed.chunks[0].key is not None:  # one reading
-            delivery = [await coalescer.publish(parsed.chunks[0].key, parsed.chunks[0].value)]
-        else:
-            delivery = await res.publisher.publish(
-                topics.RAW, [(c.key, c.value) for c in parsed.chunks])
+        delivery = await coalescer.publish_plan(parsed)
         answer = reply(parsed, delivery, res.bootstrap)
         metrics.http_readings(answer.accepted, answer.rejected)
         return answer
