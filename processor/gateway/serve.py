@@ -21,8 +21,10 @@ TARGET = "processor.gateway.app:app"
 
 def serve(settings: Settings, bootstrap: str) -> None:
     """Run until SIGINT/SIGTERM; in-flight requests are answered before the processes exit."""
-    # Read by every process (they import the settings afresh): set before Granian starts them.
+    # Read by every process (they import the settings afresh): set before Granian starts them,
+    # with what the command line overrode.
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+    os.environ["WORKER_URLS"] = ",".join(settings.worker_url_list)
     metrics_dir = tempfile.mkdtemp(prefix="energy-gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from granian import Granian
