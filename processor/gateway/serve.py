@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 
-from processor.settings import Settings
+from processor.settings import Settings, get_settings
 
 log = logging.getLogger("energy-ingest")
 
@@ -25,6 +25,7 @@ def serve(settings: Settings, bootstrap: str) -> None:
     # with what the command line overrode.
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     os.environ["WORKER_URLS"] = ",".join(settings.worker_url_list)
+    get_settings.cache_clear()  # forked processes would inherit the parent's, read before
     metrics_dir = tempfile.mkdtemp(prefix="energy-gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from granian import Granian

@@ -3,6 +3,9 @@ reading that was not stored, and ingest back by itself once the broker returns."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,9 +14,19 @@ from typing import Any
 import pytest
 
 from processor.kafka.topics import ensure_topics
-from processor.ops.embedded import EmbeddedBroker
-from tests.conftest import APP_ID, PARTITIONS
-from tests.helpers import http_json, query, start_worker, stop_process, uid, wait_until
+from processor.ops.embedded import EmbeddedBroker, free_port
+from tests.conftest import APP_ID, PARTITIONS, Services
+from tests.helpers import (
+    ROOT,
+    Worker,
+    http_json,
+    query,
+    start_worker,
+    stop_process,
+    uid,
+    wait_healthy,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +97,25 @@ def test_a_broker_outage_gets_503_never_a_false_202_and_the_gateway_recovers(
     finally:
         worker.stop()
         broker.stop()
+
+
+def test_the_command_line_workers_reach_every_gateway_process(
+        services: Services, worker: Worker, tmp_path: Path) -> None:
+    """`gateway --workers URLS` (no WORKER_URLS in the environment) forwards there: the
+    processes Granian forks read their settings afresh."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WORKER_URLS"}
+    env.update({"KAFKA_BOOTSTRAP_SERVERS": services.bootstrap, "WEB_PORT": str(port)})
+    log = tmp_path / "gateway.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "gateway",
+                                 "--processes", "2", "--workers", worker.direct_url],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(proc, url, "the gateway", log.read_text)
+        for _ in range(4):  # whichever process takes the connection
+            status, doc = http_json(f"{url}/openapi.json")
+            assert status == 200 and "/v1/telemetry" in doc["paths"], (status, doc)
+    finally:
+        stop_process(proc, 15, 30)
