@@ -20,7 +20,9 @@ TARGET = "processor.gateway.app:app"
 
 
 def serve(settings: Settings, bootstrap: str) -> None:
-    """Run until SIGINT/SIGTERM; in-flight requests are answered before the processes exit."""
+    """Run until SIGINT/SIGTERM. Granian then closes the connections at once: a request cut
+    off gets no answer (its client retries), never a 202 for a reading the broker did not ack
+    (measured: 50 connections under load, 50 requests unanswered)."""
     # Read by every process (they import the settings afresh): set before Granian starts them,
     # with what the command line overrode.
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
