@@ -12,3 +12,9 @@ EXIT_STARTUP = 2
 
 class StartupError(RuntimeError):
     """The text says what was tried and how to fix it."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception said in one line (its first), or its type when it says nothing."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

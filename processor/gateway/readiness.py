@@ -15,27 +15,10 @@ from typing import Any
 import orjson
 
 from processor.gateway.forward import Answer, Forwarder
-from processor.kafka import topics
 from processor.kafka.publisher import Publisher
 
 CHECK_TIMEOUT = 3.0
 WORKER_CHECKS = ("database", "broker", "partitions", "agents")
-
-
-def short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-async def check_broker(publisher: Publisher) -> str | None:
-    """None when the broker answered and knows the raw topic, else why not."""
-    try:
-        names = await asyncio.to_thread(publisher.topics, CHECK_TIMEOUT)
-    except Exception as exc:  # any failure means "not ready"; say which
-        return f"the Kafka broker at {publisher.bootstrap} did not answer: {short(exc)}"
-    if topics.RAW not in names:
-        return f"the Kafka broker at {publisher.bootstrap} has no topic {topics.RAW}"
-    return None
 
 
 def worker_report(url: str, answer: Answer | str) -> dict[str, Any]:
@@ -54,14 +37,14 @@ def worker_report(url: str, answer: Answer | str) -> dict[str, Any]:
 async def readiness(publisher: Publisher, forwarder: Forwarder,
                     gateway_only: bool) -> tuple[int, dict[str, Any]]:
     if gateway_only:
-        broker = await check_broker(publisher)
+        broker = await publisher.broker_problem(CHECK_TIMEOUT)
         body: dict[str, Any] = {"status": "not ready" if broker else "ready",
                                 "checks": {"broker": broker or "ok"}}
         if broker:
             body["failed"] = ["broker"]
         return (503 if broker else 200), body
     broker, answers = await asyncio.gather(
-        check_broker(publisher), forwarder.get_each("/readyz", CHECK_TIMEOUT + 2))
+        publisher.broker_problem(CHECK_TIMEOUT), forwarder.get_each("/readyz", CHECK_TIMEOUT + 2))
     return combine(broker, [worker_report(url, answer) for url, answer in answers])
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from processor.errors import first_line
+from processor.kafka import topics as kafka_topics
 from processor.kafka.producer import producer_config
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,17 @@ class Publisher:
         makes some brokers (Tansu) create it with the wrong partition count.
         """
         return set(self.producer().list_topics(timeout=timeout).topics)
+
+    async def broker_problem(self, timeout: float) -> str | None:
+        """None when the broker answered a metadata request and knows ``telemetry.raw``, else
+        why not (for readiness)."""
+        try:
+            names = await asyncio.to_thread(self.topics, timeout)
+        except Exception as exc:  # any failure means "not ready"; say which
+            return f"the Kafka broker at {self.bootstrap} did not answer: {first_line(exc)}"
+        if kafka_topics.RAW not in names:
+            return f"the Kafka broker at {self.bootstrap} has no topic {kafka_topics.RAW}"
+        return None
 
     def reset(self, producer: Producer | None = None) -> None:
         """Drop a producer in a fatal state (``producer``: only if it is still the current

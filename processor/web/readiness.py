@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
 
-from processor.kafka import topics
+from processor.errors import first_line
 from processor.stream.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -23,11 +23,6 @@ PING = "SELECT 1"
 CHECK_TIMEOUT = 3.0
 
 
-def short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 async def check_database(res: Resources) -> str | None:
     """None when PostgreSQL answered, else why not."""
     try:
@@ -35,17 +30,7 @@ async def check_database(res: Resources) -> str | None:
         async with asyncio.timeout(CHECK_TIMEOUT), pool.connection() as conn:
             await conn.execute(PING)
     except Exception as exc:  # any failure means "not ready"; say which
-        return f"PostgreSQL did not answer: {short(exc)}"
-    return None
-
-
-async def check_broker(res: Resources) -> str | None:
-    try:
-        names = await asyncio.to_thread(res.publisher.topics, CHECK_TIMEOUT)
-    except Exception as exc:
-        return f"the Kafka broker at {res.bootstrap} did not answer: {short(exc)}"
-    if topics.RAW not in names:
-        return f"the Kafka broker at {res.bootstrap} has no topic {topics.RAW}"
+        return f"PostgreSQL did not answer: {first_line(exc)}"
     return None
 
 
@@ -53,14 +38,15 @@ def check_assignment(p: Pipeline) -> tuple[str | None, int]:
     try:
         assigned = p.app.consumer.assignment()
     except Exception as exc:  # the consumer has not started yet
-        return f"the Kafka consumer is not running: {short(exc)}", 0
+        return f"the Kafka consumer is not running: {first_line(exc)}", 0
     if not assigned:
         return "no partitions assigned to this worker (yet)", 0
     return None, len(assigned)
 
 
 async def readiness(p: Pipeline, res: Resources) -> tuple[int, dict[str, Any]]:
-    database, broker = await asyncio.gather(check_database(res), check_broker(res))
+    database, broker = await asyncio.gather(check_database(res),
+                                            res.publisher.broker_problem(CHECK_TIMEOUT))
     assignment, partitions = check_assignment(p)
     agents = "; ".join(s.describe() for s in p.watchdog.stalls) or None
     checks = {"database": database or "ok", "broker": broker or "ok",
