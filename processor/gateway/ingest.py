@@ -1,31 +1,19 @@
 """``POST /v1/telemetry`` in the gateway: judged, published, answered after the broker's ack.
 
-Judging and answering are the domain's (processor/domain/http_ingest.py). Single readings that
-arrive together leave as one Kafka message (processor/kafka/coalescer.py); each request still
-answers only once the message holding its reading was acknowledged.
+Here: the HTTP framing (media type, size limits, reading the body from Granian). Judging,
+publishing and answering are shared with the workers' route (processor/kafka/http_publish.py):
+each request answers only once the message holding its readings was acknowledged.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from processor.domain.http_ingest import (
-    Reply,
-    error,
-    media_type_error,
-    plan,
-    reply,
-    too_large,
-)
-from processor.domain.validation import INTERNAL_ERROR, FieldError, describe
+from processor.domain.http_ingest import Reply, media_type_error, too_large
 from processor.gateway import metrics
-from processor.kafka import topics
-from processor.kafka.coalescer import Coalescer
+from processor.kafka.http_publish import HttpPublish
 from processor.kafka.publisher import Publisher
 from processor.settings import Settings
-
-log = logging.getLogger(__name__)
 
 # A body declared too large is still read (and dropped) up to this size before the 413: a
 # client that sends its whole body before reading the answer (most do) would otherwise see the
@@ -36,10 +24,9 @@ DRAIN_BYTES = 64_000_000
 class Ingest:
     def __init__(self, settings: Settings, publisher: Publisher) -> None:
         self.max_bytes = settings.http_max_bytes
-        self.max_readings = settings.http_max_readings
-        self.chunk_readings = settings.http_chunk_readings
-        self.publisher = publisher
-        self.coalescer = Coalescer(publisher, topics.RAW, settings.http_chunk_readings)
+        self.core = HttpPublish(publisher, settings.http_max_readings,
+                                settings.http_chunk_readings, metrics.TALLY.internal_error,
+                                metrics.TALLY.http_readings)
 
     async def read(self, protocol: Any, length: int | None) -> bytes | None:
         """The body, or None when it exceeds the limit (what is past it is not kept)."""
@@ -70,19 +57,4 @@ class Ingest:
         body = await self.read(protocol, length)
         if body is None:
             return too_large(self.max_bytes)
-        try:
-            parsed = plan(body, self.max_readings, self.chunk_readings)
-        except Exception as exc:  # noqa: BLE001 - a bug of ours; the client gets a clear 4xx
-            metrics.TALLY.internal_error()
-            log.exception("POST /v1/telemetry: the body could not be judged")
-            return error(422, f"the body could not be judged ({INTERNAL_ERROR}: "
-                              f"{describe(exc)}); nothing was accepted",
-                         errors=[FieldError("body", INTERNAL_ERROR).as_dict()])
-        if isinstance(parsed, Reply):
-            return parsed
-        if parsed.internal_errors:
-            metrics.TALLY.internal_error(parsed.internal_errors)
-        delivery = await self.coalescer.publish_plan(parsed)
-        answer = reply(parsed, delivery, self.publisher.bootstrap)
-        metrics.TALLY.http_readings(answer.accepted, answer.rejected)
-        return answer
+        return await self.core.accept(body)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from processor.domain.http_ingest import Plan
 from processor.kafka.publisher import Publisher
 
 Pending = tuple[bytes | None, bytes, asyncio.Future[str | None]]
@@ -41,13 +40,6 @@ class Coalescer:
         self.unacked = 0  # readings in messages awaiting the broker's ack
         self.scheduled = False
         self.pending: list[Pending] = []
-
-    async def publish_plan(self, p: Plan) -> list[str | None]:
-        """A judged request's messages: a reading alone through the coalescer, the chunks of
-        an array as they are; per message, None once acked, else the error."""
-        if len(p.chunks) == 1 and p.chunks[0].key is not None:  # one reading
-            return [await self.publish(p.chunks[0].key, p.chunks[0].value)]
-        return await self.publisher.publish(self.topic, [(c.key, c.value) for c in p.chunks])
 
     async def publish(self, key: bytes | None, reading: bytes) -> str | None:
         """None once the broker acked the message holding ``reading`` (a JSON object), else

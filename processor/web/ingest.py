@@ -2,36 +2,24 @@
 
 Ingest is the gateway's (processor/gateway/): its own processes, with none of the worker's
 event loop and GIL to share. This route stays for comparison (the HTTP benchmark measures both
-paths in one run) and for a worker run alone. It judges and answers as the gateway does
-(processor/domain/http_ingest.py), on aiohttp.
+paths in one run) and for a worker run alone. It judges, publishes and answers as the gateway
+does (processor/kafka/http_publish.py), on aiohttp.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
-from processor.domain.http_ingest import (
-    Reply,
-    error,
-    media_type_error,
-    plan,
-    reply,
-    too_large,
-)
-from processor.domain.validation import INTERNAL_ERROR, FieldError, describe
-from processor.kafka import topics
-from processor.kafka.coalescer import Coalescer
+from processor.domain.http_ingest import Reply, media_type_error, too_large
+from processor.kafka.http_publish import HttpPublish
 from processor.stream import metrics
 from processor.stream.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from processor.web.resources import Resources
-
-log = logging.getLogger(__name__)
 
 
 async def read_limited(request: web.Request, max_bytes: int) -> bytes | None:
@@ -53,7 +41,8 @@ def register(p: Pipeline, res: Resources) -> None:
     settings = p.settings
     if not settings.worker_ingest:
         return
-    coalescer = Coalescer(res.publisher, topics.RAW, settings.http_chunk_readings)
+    core = HttpPublish(res.publisher, settings.http_max_readings, settings.http_chunk_readings,
+                       lambda n: metrics.internal_error("http", n), metrics.http_readings)
 
     async def ingest(request: web.Request) -> Reply:
         bad_type = media_type_error(request.headers.get("Content-Type"))
@@ -65,22 +54,7 @@ def register(p: Pipeline, res: Resources) -> None:
         body = await read_limited(request, settings.http_max_bytes)
         if body is None:
             return too_large(settings.http_max_bytes)
-        try:
-            parsed = plan(body, settings.http_max_readings, settings.http_chunk_readings)
-        except Exception as exc:  # noqa: BLE001 - a bug of ours; the client gets a clear 4xx
-            metrics.internal_error("http")
-            log.exception("POST /v1/telemetry: the body could not be judged")
-            return error(422, f"the body could not be judged ({INTERNAL_ERROR}: "
-                              f"{describe(exc)}); nothing was accepted",
-                         errors=[FieldError("body", INTERNAL_ERROR).as_dict()])
-        if isinstance(parsed, Reply):
-            return parsed
-        if parsed.internal_errors:
-            metrics.internal_error("http", parsed.internal_errors)
-        delivery = await coalescer.publish_plan(parsed)
-        answer = reply(parsed, delivery, res.bootstrap)
-        metrics.http_readings(answer.accepted, answer.rejected)
-        return answer
+        return await core.accept(body)
 
     async def post_telemetry(request: web.Request) -> web.Response:
         answer = await ingest(request)

@@ -119,3 +119,25 @@ def test_the_command_line_workers_reach_every_gateway_process(
             assert status == 200 and "/v1/telemetry" in doc["paths"], (status, doc)
     finally:
         stop_process(proc, 15, 30)
+
+
+def test_the_workers_take_ingest_only_with_worker_ingest(
+        services: Services, worker: Worker, tmp_path: Path) -> None:
+    """The session's worker (behind its gateway) has no ingest route of its own; one started
+    with WORKER_INGEST answers and stores as the gateway does (the benchmark's comparison)."""
+    meter = f"GW-{uid()}"
+    body = reading(meter)
+    assert http_json(f"{worker.direct_url}/v1/telemetry", "POST", body)[0] == 404
+    own = start_worker(services.bootstrap, services.dsn, tmp_path, gateway=False,
+                       TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID,
+                       WORKER_INGEST="true")
+    try:
+        assert http_json(f"{own.direct_url}/v1/telemetry", "POST", body) == (
+            202, {"accepted": 1})
+        status, answer = http_json(f"{own.direct_url}/v1/telemetry", "POST",
+                                   [body, {**body, "voltage": -1}])
+        assert status == 422 and answer["accepted"] == 1
+        wait_until(lambda: stored(services.dsn, [meter]) == {meter},
+                   what="the reading posted to the worker's own route")
+    finally:
+        own.stop()
