@@ -32,7 +32,7 @@ from benchmarks.fleet_input import encode, generate
 from benchmarks.http_load import Load, encode_requests, run_load
 from benchmarks.http_servers import CANDIDATES, HOST, wait_ready
 from benchmarks.stats import latency_summary, rate
-from benchmarks.workers import metric_sum, peak_rss_mb, start_gateway
+from benchmarks.workers import metric_sum, peak_rss_mb, start_gateway, stop_process
 from processor.ops.embedded import free_port
 
 PATH = "/v1/telemetry"
@@ -89,12 +89,7 @@ def ceiling_server(processes: int) -> Iterator[tuple[str, subprocess.Popen[bytes
     try:
         yield f"http://{HOST}:{port}", server
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, 15)
 
 
 def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: int,

@@ -18,7 +18,7 @@ from benchmarks.env import Stack, log
 from benchmarks.fleet_input import Input, Message
 from benchmarks.kafka import Publisher
 from benchmarks.stats import rate
-from benchmarks.workers import ROOT
+from benchmarks.workers import ROOT, peak_rss_mb, stop_process
 from processor.domain.copy_rows import HEADER, TRAILER
 from processor.domain.kinds import METER, VEHICLE
 from processor.kafka.topics import RAW
@@ -52,14 +52,9 @@ def faust_ceiling(stack: Stack, messages: list[Message], partitions: int,
             publisher.send(messages)
             done = float(_wait_file(out / "done", proc, timeout))
             seconds = done - t0
-            peak = _peak_rss_mb(proc.pid)
+            peak = peak_rss_mb(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 20)
     result = {"messages": len(messages), "seconds": round(seconds, 3),
               "events_per_s": rate(len(messages), seconds), "peak_rss_mb": peak}
     log(f"faust: {len(messages):,} events in {seconds:.2f}s = "
@@ -78,14 +73,6 @@ def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float) -> str
     raise TimeoutError(f"faust counter: no {path.name} within {timeout}s")
 
 
-def _peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 # --- the naive consumer ---------------------------------------------------------------------
