@@ -9,6 +9,7 @@ still serves its own series, for a Prometheus that scrapes every process.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -36,7 +37,7 @@ def merge(texts: Iterable[str]) -> bytes:
                 values[family.name] = {}
             seen = values[family.name]
             combine = (min if family.name.endswith("_created")
-                       else max if family.type == "gauge" else _add)
+                       else max if family.type == "gauge" else operator.add)
             for s in family.samples:
                 key = (s.name, tuple(sorted(s.labels.items())))
                 seen[key] = combine(seen[key], s.value) if key in seen else s.value
@@ -46,7 +47,3 @@ def merge(texts: Iterable[str]) -> bytes:
     registry = CollectorRegistry()
     registry.register(_Families(list(families.values())))  # type: ignore[arg-type]
     return generate_latest(registry)
-
-
-def _add(a: float, b: float) -> float:
-    return a + b
