@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -154,6 +156,12 @@ class Worker:
 
 
 def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> int:
+    """Signal, wait, kill; then any process it started that outlived it (a gateway's
+    processes), so no test leaves one running for the tests after it."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
     if proc.poll() is None:
         proc.send_signal(sig)
         try:
@@ -161,6 +169,11 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> int
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.wait(timeout=5)
+        with contextlib.suppress(psutil.Error):
+            child.kill()
     return proc.returncode
 
 

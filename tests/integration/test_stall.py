@@ -54,6 +54,7 @@ def test_a_writer_stuck_on_a_lock_is_reported_and_the_worker_exits_for_redeliver
             code = worker.proc.wait(30)
             blocker.rollback()
         assert code == EXIT_REDELIVER
+        worker.stop()  # its gateway too: the restarts below start none
         log = worker.log()
         assert "stalled: agent meter_writer has made no progress" in log
         assert "exiting so the unacked input is redelivered" in log
