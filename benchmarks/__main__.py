@@ -21,6 +21,7 @@ from benchmarks import (
     backfill,
     freshness,
     http_ingest,
+    live_reads,
     pipeline,
     references,
     report,
@@ -33,10 +34,10 @@ from benchmarks.stats import ratio
 from processor.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "analytics", "http",
-            "scaleout", "soak", "backfill")
+SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "live", "analytics",
+            "http", "scaleout", "soak", "backfill")
 GROUPS = {"pipeline": ("single", "batched"), "references": ("faust", "naive", "copy")}
-QUICK_SKIPS = ("scaleout",)  # two worker start-ups do not fit in a minute
+QUICK_SKIPS = ("scaleout", "live")  # two worker start-ups do not fit in a minute
 # Run only when asked (--only soak, --only backfill): ten minutes and more; five to ten.
 ONLY_ASKED = ("soak", "backfill")
 # With --quick these share one warmed-up worker, in this order (a worker start-up is ~6 s).
@@ -181,6 +182,11 @@ class Run:
                                         s.freshness_seconds)
         return freshness.measure(self.stack, self.sizes.vehicles, self.sizes.freshness_rate,
                                  self.sizes.freshness_seconds, self.sizes.partitions)
+
+    def live(self) -> dict[str, Any]:
+        s = self.sizes
+        return live_reads.measure(self.stack, s.vehicles, s.freshness_rate,
+                                  s.freshness_seconds, s.partitions)
 
     def analytics(self) -> dict[str, Any]:
         s = self.sizes

@@ -1,10 +1,13 @@
 """Freshness: from publish to visible in ``vehicle_live``, at a steady rate of single-reading
-messages. Sampled vehicle readings are timed by polling their rows every 20 ms."""
+messages. Sampled vehicle readings are timed by polling their rows every 20 ms (or, given
+``look``, by asking something else for their latest timestamps: the live endpoint)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +30,15 @@ DRAIN_SECONDS = 10.0
 RAMP_SECONDS = 5.0
 LIVE_TS = "SELECT vehicle_id, ts FROM vehicle_live WHERE vehicle_id = ANY(%s)"
 
+# vehicle ids -> (vehicle id, latest timestamp) of those it knows
+Look = Callable[[list[str]], list[tuple[str, datetime]]]
+
+
+@contextlib.contextmanager
+def in_postgres(dsn: str) -> Iterator[Look]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield lambda vehicles: conn.execute(LIVE_TS, (vehicles,)).fetchall()
+
 
 def measure(stack: Stack, vehicles: int, rate_per_s: int, seconds: float, partitions: int,
             sample_every: int = 10) -> dict[str, Any]:
@@ -35,7 +47,9 @@ def measure(stack: Stack, vehicles: int, rate_per_s: int, seconds: float, partit
 
 
 def measure_on(r: pipeline.Running, vehicles: int, rate_per_s: int, seconds: float,
-               sample_every: int = 10) -> dict[str, Any]:
+               sample_every: int = 10,
+               looking: contextlib.AbstractContextManager[Look] | None = None
+               ) -> dict[str, Any]:
     """On a running pipeline (its live rows must be older than now - a few minutes)."""
     total = int(rate_per_s * seconds)
     minutes = total // (2 * vehicles) + 1
@@ -77,13 +91,13 @@ def measure_on(r: pipeline.Running, vehicles: int, rate_per_s: int, seconds: flo
     after_ramp: list[float] = []
     thread.start()
     ramp_ends = time.monotonic() + RAMP_SECONDS
-    with psycopg.connect(sc.dsn, autocommit=True) as conn:
+    with looking or in_postgres(sc.dsn) as look:
         give_up = None
         while True:
             with lock:
                 waiting = dict(pending)
             if waiting:
-                rows = conn.execute(LIVE_TS, (list(waiting),)).fetchall()
+                rows = look(list(waiting))
                 now = time.monotonic()
                 with lock:
                     for vehicle_id, ts in rows:

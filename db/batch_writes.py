@@ -56,7 +56,7 @@ WITH ins AS (
         ts = EXCLUDED.ts, kwh_consumed_ac = EXCLUDED.kwh_consumed_ac,
         voltage = EXCLUDED.voltage, updated_at = EXCLUDED.updated_at
     WHERE l.ts < EXCLUDED.ts
-    RETURNING meter_id, ts, kwh_consumed_ac, voltage
+    RETURNING meter_id, ts, kwh_consumed_ac, voltage, updated_at
 ), hourly AS (
     INSERT INTO meter_hourly AS h (meter_id, hour, kwh_consumed_ac, readings)
     SELECT meter_id, date_trunc('hour', ts), sum(kwh_consumed_ac), count(*)
@@ -69,7 +69,7 @@ WITH ins AS (
 SELECT n.inserted, live.*, NULL::text, NULL::timestamptz, NULL::float8, NULL::bigint
 FROM (SELECT count(*) AS inserted FROM ins) n LEFT JOIN live ON true
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
 """
 
 WRITE_VEHICLES = """
@@ -89,7 +89,7 @@ WITH ins AS (
         battery_temp = EXCLUDED.battery_temp, meter_id = EXCLUDED.meter_id,
         updated_at = EXCLUDED.updated_at
     WHERE l.ts < EXCLUDED.ts
-    RETURNING vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id
+    RETURNING vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id, updated_at
 ), hourly AS (
     INSERT INTO vehicle_hourly AS h
         (vehicle_id, hour, kwh_delivered_dc, battery_temp_sum, battery_temp_count, readings)
@@ -147,7 +147,7 @@ SELECT n.inserted, live.*, NULL::text, NULL::timestamptz, NULL::float8, NULL::fl
        NULL::bigint, NULL::bigint
 FROM (SELECT count(*) AS inserted FROM ins) n LEFT JOIN live ON true
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, hourly.* FROM hourly
 """
 
 _WRITE = {"meter": WRITE_METERS, "vehicle": WRITE_VEHICLES}
@@ -159,14 +159,15 @@ _WRITE = {"meter": WRITE_METERS, "vehicle": WRITE_VEHICLES}
 # changelog): the writer mirrors these instead, and the tables catch up.
 _STORED = {
     "meter": (
-        "SELECT meter_id, ts, kwh_consumed_ac, voltage FROM meter_live "
+        "SELECT meter_id, ts, kwh_consumed_ac, voltage, updated_at FROM meter_live "
         "WHERE meter_id IN (SELECT meter_id FROM meter_stage)",
         "SELECT h.meter_id, h.hour, h.kwh_consumed_ac, h.readings FROM meter_hourly h "
         "JOIN (SELECT DISTINCT meter_id, date_trunc('hour', ts) AS hour FROM meter_stage) s "
         "USING (meter_id, hour)",
     ),
     "vehicle": (
-        "SELECT vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id FROM vehicle_live "
+        "SELECT vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id, updated_at "
+        "FROM vehicle_live "
         "WHERE vehicle_id IN (SELECT vehicle_id FROM vehicle_stage)",
         "SELECT h.vehicle_id, h.hour, h.kwh_delivered_dc, h.battery_temp_sum, "
         "h.battery_temp_count, h.readings FROM vehicle_hourly h "
@@ -218,13 +219,13 @@ class KindStatements:
     write_new: str
     stored: tuple[str, str]  # the stored live rows and rollups of the batch's devices
     conflicts: str  # the batch's readings that differ from the stored ones
-    live_width: int  # columns of a live row in the result: id, ts, values
+    live_width: int  # columns of a live row in the result: id, ts, values, updated_at
 
 
 STATEMENTS = {
     name: KindStatements(_STAGING[name], _COPY[name], _WRITE[name],
                          _without_history_conflicts(_WRITE[name]), _STORED[name],
-                         _CONFLICTS[name], len(kind.columns))
+                         _CONFLICTS[name], len(kind.live_columns))
     for name, kind in KINDS.items()
 }
 

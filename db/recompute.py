@@ -50,8 +50,8 @@ HORIZON = "SELECT kept_from FROM history_retention WHERE table_name = %s"
 
 
 def live_rows(kind: DeviceKind) -> str:
-    """Every live row, as the writer statement returns them (id, ts, values...)."""
-    return f"SELECT {', '.join(kind.columns)} FROM {kind.live_table}"
+    """Every live row, as the writer statement returns them (id, ts, values..., updated_at)."""
+    return f"SELECT {', '.join(kind.live_columns)} FROM {kind.live_table}"
 
 
 def hourly_rows(kind: DeviceKind) -> str:

@@ -68,11 +68,15 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     routed = {name: app.topic(kind.topic, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")
               for name, kind in KINDS.items()}
-    # Values: plain JSON objects (processor/domain/kinds.py says which).
-    live = {name: app.Table(kind.live_table, default=None,
+    # Values: plain JSON objects (processor/domain/kinds.py says which). A recovered record
+    # is applied at once (recovery_buffer_size 1), not kept for the next 1,000: on the
+    # embedded broker a recovery ends at its last batch's first record (its reported end),
+    # and the batch's other records, read with it, then waited in Faust's buffer for the next
+    # rebalance, which applied them over whatever the writer had set since.
+    live = {name: app.Table(kind.live_table, default=None, recovery_buffer_size=1,
                             partitions=settings.telemetry_partitions, key_type=str)
             for name, kind in KINDS.items()}
-    hourly = {name: app.Table(kind.hourly_table, default=None,
+    hourly = {name: app.Table(kind.hourly_table, default=None, recovery_buffer_size=1,
                               partitions=settings.telemetry_partitions, key_type=str)
               for name, kind in KINDS.items()}
     watchdog = Watchdog(AGENTS, settings.stall_seconds)
@@ -116,6 +120,8 @@ def faust_app(settings: Settings) -> faust.App:
         recovery_consistency_check=False,
         producer_acks=-1,
         web_port=settings.web_port,
+        # what this worker tells the others to reach it at (processor/stream/ownership.py)
+        canonical_url=settings.advertised_url,
         web_bind=settings.web_bind,
         web_host=settings.web_bind,
         web_enabled=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -169,6 +170,12 @@ class Settings(BaseSettings):
         description="Under `up`, the first worker's own web port (127.0.0.1), the next ones "
                     "above it; users reach everything through the gateway on WEB_PORT.",
     )
+    worker_advertised_url: str = Field(
+        default="",
+        description="The address other workers reach this worker's web server at, to ask it "
+                    "for the devices whose partitions it owns; unset: http://WEB_BIND:WEB_PORT "
+                    "(the host name when bound to every address).",
+    )
     worker_ingest: bool = Field(
         default=False,
         description="Also serve POST /v1/telemetry in the workers (for comparison; the gateway "
@@ -187,6 +194,15 @@ class Settings(BaseSettings):
     @property
     def worker_url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.worker_urls.split(",") if u.strip()]
+
+    @property
+    def advertised_url(self) -> str:
+        if self.worker_advertised_url:
+            return self.worker_advertised_url.rstrip("/")
+        host = self.web_bind
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        return f"http://{host}:{self.web_port}"
 
     @property
     def database_dsn(self) -> str | None:

@@ -42,7 +42,7 @@ class DeviceKind:
     # (id, ts as microseconds, values...) -> one binary COPY row (copy_rows.py)
     copy_row: Callable[..., bytes]
     text_columns: frozenset[int]  # columns that hold text (ids), the others numbers
-    # live row (id, ts, values...) -> the live table's value
+    # live row (id, ts, values..., updated_at) -> the live table's value
     live_value: Callable[[Row], dict[str, Any]]
     # rollup row (id, hour, totals...) -> the hourly table's value
     hour_value: Callable[[Row], dict[str, Any]]
@@ -60,6 +60,12 @@ class DeviceKind:
     def hourly_table(self) -> str:
         """The PostgreSQL rollups and the Faust table of recent hours (device|hour keys)."""
         return f"{self.name}_hourly"
+
+    @property
+    def live_columns(self) -> tuple[str, ...]:
+        """A live row as the writer statement returns it: the reading, then when the row
+        last changed (what ``GET /v1/.../live`` answers as ``updatedAt``)."""
+        return (*self.columns, "updated_at")
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -95,12 +101,13 @@ def reading_row(reading: Reading) -> tuple[Any, ...]:
 
 
 def _meter_live(row: Row) -> dict[str, Any]:
-    return {"ts": iso_utc(row[1]), "kwhConsumedAc": row[2], "voltage": row[3]}
+    return {"ts": iso_utc(row[1]), "kwhConsumedAc": row[2], "voltage": row[3],
+            "updatedAt": iso_utc(row[4])}
 
 
 def _vehicle_live(row: Row) -> dict[str, Any]:
     return {"ts": iso_utc(row[1]), "soc": row[2], "kwhDeliveredDc": row[3],
-            "batteryTemp": row[4], "meterId": row[5]}
+            "batteryTemp": row[4], "meterId": row[5], "updatedAt": iso_utc(row[6])}
 
 
 def _meter_hour(row: Row) -> dict[str, Any]:

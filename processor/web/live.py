@@ -1,7 +1,14 @@
-"""``GET /v1/vehicles/{id}/live`` and ``GET /v1/meters/{id}/live``: the hot store.
+"""``GET /v1/vehicles/{id}/live`` and ``GET /v1/meters/{id}/live``: from the live Faust tables.
 
-Read from PostgreSQL (meter_live / vehicle_live), the durable truth for live state, so any
-worker answers for any device, whichever partitions it owns.
+A device's latest reading is in the live table of the worker that owns its partition
+(``processor/stream/ownership.py``): that worker answers from memory; another worker forwards
+the request to it and passes its answer on. PostgreSQL (``meter_live`` / ``vehicle_live``, the
+durable truth the table mirrors) answers instead while the table is not ready (a rebalance or
+its recovery), when the owner cannot be reached, and for a device the table does not hold (an
+unknown one: 404 from PostgreSQL's word). ``X-Live-Source`` says which answered: ``table`` or
+``postgresql``. The JSON is the same either way: the table keeps the row's ``updated_at`` too.
+A request sent with ``X-Live-Source: postgresql`` is answered from PostgreSQL (to compare the
+two; the benchmark does).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import psycopg
 from faust.web import Request, Response, View
 from psycopg_pool import PoolTimeout
@@ -19,6 +27,7 @@ from db.live_queries import live_row
 from processor.domain.efficiency import iso
 from processor.domain.kinds import KINDS, DeviceKind
 from processor.domain.readings import DEVICE_ID_PATTERN
+from processor.stream.ownership import owner
 from processor.stream.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -27,12 +36,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+SOURCE = "X-Live-Source"  # which store answered: "table" or "postgresql"
+FORWARDED = "X-Live-Forwarded"  # on a request one worker passed to the owner: not again
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 def live_document(kind: DeviceKind, row: tuple[Any, ...]) -> dict[str, Any]:
     """The reading's own field names (camelCase), then when the live row last changed."""
     values = [iso(v) if isinstance(v, datetime) else v for v in row]
     fields = (kind.id_field, *kind.value_fields, "timestamp", "updatedAt")
+    return {"type": kind.name, **dict(zip(fields, values, strict=True))}
+
+
+def table_document(kind: DeviceKind, device_id: str,
+                   value: dict[str, Any]) -> dict[str, Any] | None:
+    """The live table's value as ``live_document`` writes the PostgreSQL row; None for a value
+    kept before the tables held ``updatedAt``."""
+    if "updatedAt" not in value:
+        return None
+    fields = (kind.id_field, *kind.value_fields, "timestamp", "updatedAt")
+    values = (device_id, *(value[f] for f in kind.value_fields),
+              iso(datetime.fromisoformat(value["ts"])),
+              iso(datetime.fromisoformat(value["updatedAt"])))
     return {"type": kind.name, **dict(zip(fields, values, strict=True))}
 
 
@@ -51,8 +76,42 @@ def register(p: Pipeline, res: Resources) -> None:
 
 
 def _register(p: Pipeline, res: Resources, kind: DeviceKind, path: str) -> None:
+    table = p.live[kind.name]
+
     class Live(View):
         async def get(self, request: Request, id: str) -> Response:  # noqa: A002
+            if DEVICE_ID.fullmatch(id) and request.headers.get(SOURCE) != "postgresql":
+                where = owner(p, table, id)
+                if where.here:
+                    document = table_document(kind, id, table.data.get(id) or {})
+                    if document is not None:
+                        return self.json(document, headers={SOURCE: "table"})
+                elif where.elsewhere and FORWARDED not in request.headers:
+                    answer = await self.forward(where.elsewhere, request)
+                    if answer is not None:
+                        return answer
+            return await self.from_database(id)
+
+        async def forward(self, url: str, request: Request) -> Response | None:
+            """The owner's answer, or None (PostgreSQL answers) when it gives none."""
+            try:
+                async with p.app.http_client.get(
+                        f"{url}{request.url.raw_path_qs}", headers={FORWARDED: "1"},
+                        timeout=FORWARD_TIMEOUT) as answer:
+                    body = await answer.read()
+                    status, source = answer.status, answer.headers.get(SOURCE, "")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("live %s: the owner %s did not answer (%s); PostgreSQL answers",
+                            kind.name, url, exc)
+                return None
+            if status >= 500:
+                log.warning("live %s: the owner %s answered %d; PostgreSQL answers",
+                            kind.name, url, status)
+                return None
+            return self.bytes(body, content_type="application/json", status=status,
+                              headers={SOURCE: source})
+
+        async def from_database(self, id: str) -> Response:  # noqa: A002
             try:
                 document = await fetch_live(res, kind, id)
             except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -61,8 +120,9 @@ def _register(p: Pipeline, res: Resources, kind: DeviceKind, path: str) -> None:
                                            "retry later"}, status=503)
             if document is None:
                 return self.json({"error": f"unknown {kind.name} {id!r}: no reading of it has "
-                                           "been stored"}, status=404)
-            return self.json(document)
+                                           "been stored"}, status=404,
+                                 headers={SOURCE: "postgresql"})
+            return self.json(document, headers={SOURCE: "postgresql"})
 
     Live.__name__ = Live.__qualname__ = f"{kind.name.capitalize()}Live"
     p.app.page(path, name=f"{kind.name}_live")(Live)

@@ -181,10 +181,17 @@ def own_operations(settings: Settings) -> dict[str, dict[str, Any]]:
     for kind in KINDS:  # the paths live.py serves
         operations[f"/v1/{kind}s/{{id}}/live"] = {"get": {
             "summary": f"Latest state of one {kind} (the hot store)",
+            "description": "Answered from the live Faust table of the worker owning the "
+                           "device's partition, or from PostgreSQL while that table "
+                           "recovers; the X-Live-Source header says which. Sent with "
+                           "X-Live-Source: postgresql, PostgreSQL answers.",
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN}}],
             "responses": {
-                "200": json_body(ref(f"{kind.capitalize()}Live"), "its newest reading"),
+                "200": {**json_body(ref(f"{kind.capitalize()}Live"), "its newest reading"),
+                        "headers": {"X-Live-Source": {
+                            "description": "which store answered",
+                            "schema": {"enum": ["table", "postgresql"]}}}},
                 "404": json_body(error, f"unknown {kind}"),
                 "503": json_body(error, "database unavailable"),
             },

@@ -40,22 +40,23 @@ def test_restated_hours_are_recorded_only_where_the_table_differs() -> None:
 
 
 def test_table_values_are_the_returned_rows_under_the_readings_names() -> None:
-    at = T0 + timedelta(minutes=3)
-    assert METER.live_value(("M-1", at, 0.5, 230.0)) == {
-        "ts": "2026-02-10T19:03:00.000000+00:00", "kwhConsumedAc": 0.5, "voltage": 230.0}
-    assert VEHICLE.live_value(("V-1", at, 50.0, 1.5, 30.0, None)) == {
+    at, changed = T0 + timedelta(minutes=3), T0 + timedelta(minutes=4, microseconds=5)
+    assert METER.live_value(("M-1", at, 0.5, 230.0, changed)) == {
+        "ts": "2026-02-10T19:03:00.000000+00:00", "kwhConsumedAc": 0.5, "voltage": 230.0,
+        "updatedAt": "2026-02-10T19:04:00.000005+00:00"}
+    assert VEHICLE.live_value(("V-1", at, 50.0, 1.5, 30.0, None, changed)) == {
         "ts": "2026-02-10T19:03:00.000000+00:00", "soc": 50.0, "kwhDeliveredDc": 1.5,
-        "batteryTemp": 30.0, "meterId": None}
+        "batteryTemp": 30.0, "meterId": None, "updatedAt": "2026-02-10T19:04:00.000005+00:00"}
     assert METER.hour_value(("M-1", T0, 1.5, 3)) == {"kwhConsumedAc": 1.5, "readings": 3}
     assert VEHICLE.hour_value(("V-1", T0, 1.5, 60.0, 2, 3)) == {
         "kwhDeliveredDc": 1.5, "batteryTempSum": 60.0, "batteryTempCount": 2, "readings": 3}
 
 
 def test_live_entries_skip_rows_not_newer_than_the_table() -> None:
-    table = {"M-1": METER.live_value(("M-1", T0 + timedelta(minutes=5), 1.0, 230.0))}
-    rows = [("M-1", T0 + timedelta(minutes=5), 9.0, 231.0),  # the same minute: not newer
-            ("M-2", T0, 2.0, 229.0),  # not in the table yet
-            ("M-3", T0 + timedelta(minutes=1), 3.0, 228.0)]
+    table = {"M-1": METER.live_value(("M-1", T0 + timedelta(minutes=5), 1.0, 230.0, T0))}
+    rows = [("M-1", T0 + timedelta(minutes=5), 9.0, 231.0, T0),  # the same minute: not newer
+            ("M-2", T0, 2.0, 229.0, T0),  # not in the table yet
+            ("M-3", T0 + timedelta(minutes=1), 3.0, 228.0, T0)]
     entries = list(live_entries(METER, rows, table, 8))
     assert [(key, value["kwhConsumedAc"]) for _, key, value in entries] == [("M-2", 2.0),
                                                                           ("M-3", 3.0)]
