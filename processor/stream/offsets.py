@@ -50,6 +50,30 @@ def read_offsets(consumer: Any) -> dict[Any, int]:
     return dict(getattr(consumer, "_read_offset", {}))
 
 
+async def partition_states(consumer: Any, topic: str, timeout: float = 2.0) -> str:
+    """What the consumer knows of each assigned partition of ``topic``, in one line, for the
+    log of a stall: the offset committed, the last one handed to a stream, where the fetcher
+    stands, and whether the partition is fetched (Faust leaves out the paused ones, and those
+    whose stream buffer is full)."""
+    tps = sorted((tp for tp in consumer.assignment() if tp.topic == topic),
+                 key=lambda tp: tp.partition)
+    active = getattr(consumer, "_active_partitions", None)
+    paused: set[Any] = getattr(consumer, "_paused_partitions", set())
+    buffered: set[Any] = getattr(consumer, "_buffered_partitions", set())
+    committed, read = committed_offsets(consumer), read_offsets(consumer)
+    parts = []
+    for tp in tps:
+        try:
+            position = await asyncio.wait_for(consumer.position(tp), timeout)
+        except Exception as exc:  # noqa: BLE001 - a diagnostic: say what it was
+            position = type(exc).__name__
+        fetched = ("paused" if tp in paused else "buffer full" if tp in buffered
+                   else "fetched" if active is None or tp in active else "not fetched")
+        parts.append(f"p{tp.partition}: committed {committed.get(tp)}, handed over "
+                     f"{read.get(tp)}, fetch position {position}, {fetched}")
+    return "; ".join(parts) or "no partition assigned"
+
+
 async def or_start(consumer: Any, found: Mapping[Any, int | None], tps: Iterable[Any],
                    timeout: float, starts: MutableMapping[Any, int] | None = None
                    ) -> dict[Any, int | None]:

@@ -14,6 +14,7 @@ import logging
 from processor.domain.stalls import check_interval
 from processor.stream.checkpoint import exit_for_redelivery, guarded
 from processor.stream.lag import consumer_lag
+from processor.stream.offsets import partition_states
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def register(p: Pipeline) -> None:
             return
         for stall in stalls:
             log.critical("stalled: %s", stall.describe())
+            log.critical("%s's partitions: %s", stall.topic,
+                         await partition_states(app.consumer, stall.topic))
         # Long enough for a readiness probe to see the 503 that names the agent.
         await asyncio.sleep(check_interval(watchdog.stall_seconds) * 2)
         exit_for_redelivery(", ".join(s.agent for s in stalls), "stalled")
