@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,8 +30,30 @@ class Services:
     data_dir: Path
 
 
+# Lines of the session's worker logs kept for the terminal summary when a test failed: CI
+# prints the summary, and the logs go with the session's folder.
+NOTABLE = re.compile(r"CRITICAL|ERROR|stalled|partitions:|Traceback")
+notable_lines: list[str] = []
+
+
+def keep_notable_lines(data_dir: Path) -> None:
+    for log in sorted(data_dir.glob("*.log")):
+        lines = [line[:500] for line in log.read_text(errors="replace").splitlines()
+                 if NOTABLE.search(line)]
+        if lines:
+            notable_lines.append(f"--- {log.name} ({len(lines)} notable lines, the last 25)")
+            notable_lines.extend(lines[-25:])
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if notable_lines:
+        terminalreporter.section("the session's worker and gateway logs")
+        for line in notable_lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
-def services() -> Iterator[Services]:
+def services(request: pytest.FixtureRequest) -> Iterator[Services]:
     # Not under pytest's own temporary folder: PostgreSQL runs as the user "pgserver" when we
     # are root, and every pytest session makes /tmp/pytest-of-<user> private again (0700),
     # which would stop the server of a session running at the same time.
@@ -43,6 +67,8 @@ def services() -> Iterator[Services]:
     finally:
         broker.stop()
         pg.stop()
+        if request.session.testsfailed:
+            keep_notable_lines(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
