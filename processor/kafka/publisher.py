@@ -24,6 +24,21 @@ log = logging.getLogger(__name__)
 Message = tuple[bytes | None, bytes]  # key, value
 
 
+# Delivery errors after which the producer is rebuilt, as after a fatal one: a broker that
+# restarted empty no longer knows our idempotent producer id, and librdkafka, which takes
+# UNKNOWN_PRODUCER_ID for retriable, kept retrying until every message timed out, request
+# after request (seen in tests/integration/test_gateway.py's outage: the restarted broker
+# logged UnknownProducerId ten times a second for 90 s). A new producer gets a new id.
+REBUILD_AFTER = frozenset({
+    KafkaError.UNKNOWN_PRODUCER_ID, KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    KafkaError.INVALID_PRODUCER_EPOCH, KafkaError._MSG_TIMED_OUT,
+})
+
+
+def needs_new_producer(err: KafkaError | None) -> bool:
+    return err is not None and (err.fatal() or err.code() in REBUILD_AFTER)
+
+
 class Publisher:
     """One idempotent, acks=all, murmur2-partitioning producer per worker, created on first use."""
 
@@ -81,7 +96,7 @@ class Publisher:
         loop = self._loop = asyncio.get_running_loop()
         producer = self.producer()
         futures: list[asyncio.Future[str | None]] = []
-        fatal = False
+        stale = False
         for key, value in messages:
             fut: asyncio.Future[str | None] = loop.create_future()
             futures.append(fut)
@@ -89,9 +104,9 @@ class Publisher:
 
             def on_delivery(err: KafkaError | None, _msg: Any,
                             fut: asyncio.Future[str | None] = fut) -> None:
-                nonlocal fatal
-                if err is not None and err.fatal():
-                    fatal = True
+                nonlocal stale
+                if needs_new_producer(err):
+                    stale = True
                 loop.call_soon_threadsafe(_settle, fut, None if err is None else err.str())
 
             await self._produce(producer, topic, key, value, on_delivery, fut)
@@ -100,7 +115,7 @@ class Publisher:
             await asyncio.wait(futures, timeout=self.timeout + 5)
         finally:
             self._pending.difference_update(futures)
-        if fatal:
+        if stale:
             self.reset(producer)
         return [f.result() if f.done() else "no acknowledgement" for f in futures]
 
@@ -140,11 +155,12 @@ class Publisher:
         return None
 
     def reset(self, producer: Producer | None = None) -> None:
-        """Drop a producer in a fatal state (``producer``: only if it is still the current
-        one); the next request builds a new one."""
+        """Drop a producer in a fatal or stale state (``producer``: only if it is still the
+        current one); the next request builds a new one."""
         with self._lock:
             if self._producer is not None and producer in (None, self._producer):
-                log.warning("HTTP publisher: producer in a fatal state, recreating it")
+                log.warning("HTTP publisher: the producer failed or its messages timed out; "
+                            "recreating it")
                 self._stop.set()
                 self._producer = None
 
