@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -124,6 +125,9 @@ class Gateway:
         return self.log_path.read_text(errors="replace")
 
 
+OWNS = re.compile(r"worker owns partitions \[([\d, ]*)\]")  # its log line at each assignment
+
+
 @dataclass
 class Worker:
     """An ``energy-ingest worker`` process on the test services, with a gateway in front of it
@@ -143,6 +147,11 @@ class Worker:
     def direct_url(self) -> str:
         """The worker's own web server."""
         return f"http://127.0.0.1:{self.web_port}"
+
+    def owned_partitions(self) -> list[int]:
+        """The partitions of the last assignment it logged (none before the first)."""
+        found = OWNS.findall(self.log())
+        return [int(p) for p in found[-1].split(",") if p.strip()] if found else []
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Stops the worker (its exit code is returned), then its gateway."""

@@ -5,7 +5,6 @@ one worker stops, the other answers for every device from its own tables."""
 from __future__ import annotations
 
 import json
-import re
 import signal
 import urllib.error
 import urllib.request
@@ -33,11 +32,6 @@ def ask(url: str) -> tuple[int, Any, str | None]:
         return exc.code, json.loads(exc.read()), exc.headers.get("X-Live-Source")
 
 
-def owned(w: Worker) -> list[int]:
-    found = re.findall(r"worker owns partitions \[([\d, ]*)\]", w.log())
-    return [int(p) for p in found[-1].split(",") if p.strip()] if found else []
-
-
 def in_postgres(dsn: str, kind: str, device: str) -> dict[str, Any] | None:
     rows = query(dsn, live_query(KINDS[kind]), (device,))
     return live_document(KINDS[kind], rows[0]) if rows else None
@@ -50,8 +44,9 @@ def test_live_reads_come_from_the_owners_table_through_any_worker(
     one = start_worker(own_broker, services.dsn, tmp_path, gateway=False, **env)
     two = start_worker(own_broker, services.dsn, tmp_path, gateway=False, **env)
     try:
-        wait_until(lambda: sorted(owned(one) + owned(two)) == list(range(PARTITIONS))
-                   and owned(one) and owned(two), what="the workers to split the partitions")
+        wait_until(lambda: sorted(one.owned_partitions() + two.owned_partitions())
+                   == list(range(PARTITIONS)) and one.owned_partitions()
+                   and two.owned_partitions(), what="the workers to split the partitions")
         at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
         devices = {"meter": [f"M{run}-{i}" for i in range(12)],
                    "vehicle": [f"V{run}-{i}" for i in range(12)]}
@@ -89,7 +84,7 @@ def test_live_reads_come_from_the_owners_table_through_any_worker(
         assert (status, source) == (404, "postgresql") and "unknown meter" in body["error"]
 
         assert one.stop(signal.SIGTERM) == 0
-        wait_until(lambda: owned(two) == list(range(PARTITIONS)),
+        wait_until(lambda: two.owned_partitions() == list(range(PARTITIONS)),
                    what="the survivor to own every partition")
         wait_until(lambda: same_everywhere([two]), timeout=30,
                    what="the survivor to answer every device from its tables")

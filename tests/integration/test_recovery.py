@@ -279,11 +279,8 @@ def test_two_workers_share_partitions_and_take_over(services: Services, own_brok
     one = worker_on(own_broker, services, tmp_path)
     two = worker_on(own_broker, services, tmp_path)
     try:
-        def owned(w: Worker) -> list[str]:
-            return re.findall(r"worker owns partitions \[([\d, ]*)\]", w.log())
-
-        wait_until(lambda: owned(one) and owned(two) and owned(one)[-1] and owned(two)[-1]
-                   and len(owned(one)[-1].split(",")) + len(owned(two)[-1].split(","))
+        wait_until(lambda: one.owned_partitions() and two.owned_partitions()
+                   and len(one.owned_partitions()) + len(two.owned_partitions())
                    == PARTITIONS, what="both workers to own partitions")
         chunks = batches(readings, 100)
         half = len(chunks) // 2
@@ -291,8 +288,8 @@ def test_two_workers_share_partitions_and_take_over(services: Services, own_brok
         wait_until(lambda: history_count(services.dsn, run) > 0, what="first half")
         assert one.stop(signal.SIGTERM) == 0
         publish(own_broker, chunks[half:])
-        wait_until(lambda: owned(two)[-1].replace(" ", "") == ",".join(
-            str(p) for p in range(PARTITIONS)), what="the survivor to own every partition")
+        wait_until(lambda: two.owned_partitions() == list(range(PARTITIONS)),
+                   what="the survivor to own every partition")
         wait_until(lambda: history_count(services.dsn, run) == len(readings), timeout=120,
                    what="every reading")
         assert_exact(services.dsn, run, readings)
@@ -313,11 +310,6 @@ def test_a_worker_keeps_its_tables_through_others_joining_and_leaving(
     thirds = [readings[i::3] for i in range(3)]
     stays = worker_on(own_broker, services, tmp_path)
 
-    def owns_all(w: Worker) -> bool:
-        owned = re.findall(r"worker owns partitions \[([\d, ]*)\]", w.log())
-        return bool(owned) and owned[-1].replace(" ", "") == ",".join(
-            str(p) for p in range(PARTITIONS))
-
     try:
         stored = 0
         for third in thirds:
@@ -333,7 +325,8 @@ def test_a_worker_keeps_its_tables_through_others_joining_and_leaving(
                            what="the second worker to own partitions")
             finally:
                 assert joins.stop(signal.SIGTERM) == 0
-            wait_until(lambda: owns_all(stays) or stays.proc.poll() is not None,
+            wait_until(lambda: stays.owned_partitions() == list(range(PARTITIONS))
+                       or stays.proc.poll() is not None,
                        what="the first worker to take every partition back")
             assert stays.proc.poll() is None, stays.log()[-3000:]
         assert_exact(services.dsn, run, readings)
