@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,24 +43,27 @@ FORWARDED = "X-Live-Forwarded"  # on a request one worker passed to the owner: n
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
-def live_document(kind: DeviceKind, row: tuple[Any, ...]) -> dict[str, Any]:
-    """The reading's own field names (camelCase), then when the live row last changed."""
-    values = [iso(v) if isinstance(v, datetime) else v for v in row]
+def document(kind: DeviceKind, values: Sequence[Any]) -> dict[str, Any]:
+    """The answer: the reading's own field names (camelCase) for ``values`` (id, values...,
+    timestamp, updatedAt as ISO-8601 strings)."""
     fields = (kind.id_field, *kind.value_fields, "timestamp", "updatedAt")
     return {"type": kind.name, **dict(zip(fields, values, strict=True))}
+
+
+def live_document(kind: DeviceKind, row: tuple[Any, ...]) -> dict[str, Any]:
+    """A PostgreSQL live row (id, values..., ts, updated_at)."""
+    return document(kind, [iso(v) if isinstance(v, datetime) else v for v in row])
 
 
 def table_document(kind: DeviceKind, device_id: str,
                    value: dict[str, Any]) -> dict[str, Any] | None:
-    """The live table's value as ``live_document`` writes the PostgreSQL row; None for a value
-    kept before the tables held ``updatedAt``."""
+    """The live table's value, answered as its PostgreSQL row is; None for a value kept
+    before the tables held ``updatedAt``."""
     if "updatedAt" not in value:
         return None
-    fields = (kind.id_field, *kind.value_fields, "timestamp", "updatedAt")
-    values = (device_id, *(value[f] for f in kind.value_fields),
-              iso(datetime.fromisoformat(value["ts"])),
-              iso(datetime.fromisoformat(value["updatedAt"])))
-    return {"type": kind.name, **dict(zip(fields, values, strict=True))}
+    return document(kind, (device_id, *(value[f] for f in kind.value_fields),
+                           iso(datetime.fromisoformat(value["ts"])),
+                           iso(datetime.fromisoformat(value["updatedAt"]))))
 
 
 async def fetch_live(res: Resources, kind: DeviceKind, device_id: str) -> dict[str, Any] | None:
