@@ -40,7 +40,7 @@ def owner(p: Pipeline, table: Any, device_id: str) -> Owner:
     app = p.app
     partition = partition_for(device_id, p.settings.telemetry_partitions)
     tp = TP(table.changelog_topic.get_topic_name(), partition)
-    if tp in app.assignor.assigned_actives():
+    if app.assignor.is_active(tp):  # the set of the last assignment; not rebuilt per call
         return Owner(here=table_ready(p))
     urls: dict[Any, str] = getattr(app.assignor, "_tps_url", {})
     url = urls.get(tp)
