@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from processor.domain.efficiency import Figures
+from processor.domain.recent_hours import TablePieces
 
 # The hour an instant falls in, and the first whole hour at or after it (UTC hours, as the
 # writers' rollups).
@@ -81,10 +82,10 @@ WITH vehicles AS (
           FROM periods p JOIN buckets b ON b.vehicle_id = p.vehicle_id AND b.lo < b.hi
               AND p.valid_from < b.hi AND p.valid_to > b.lo) s
 ), ac AS (
-    SELECT s.vehicle_id, s.bucket, sum(e.kwh) AS kwh, sum(e.n) AS n
+    SELECT s.vehicle_id, s.bucket, sum(e.kwh) AS kwh, sum(e.n) AS n{segments}
     FROM segments s CROSS JOIN LATERAL (SELECT sum(u.kwh) AS kwh, sum(u.n) AS n FROM (
         SELECT h.kwh_consumed_ac AS kwh, h.readings AS n FROM meter_hourly h
-        WHERE h.meter_id = s.meter_id AND h.hour >= s.c AND h.hour < s.f
+        WHERE h.meter_id = s.meter_id AND h.hour >= s.c AND h.hour < s.f{cut}
         UNION ALL
         SELECT m.kwh_consumed_ac, 1 FROM meter_history m
         WHERE m.meter_id = s.meter_id AND m.ts >= s.lo AND m.ts < least(s.c, s.hi)
@@ -104,7 +105,7 @@ WITH vehicles AS (
         SELECT h.kwh_delivered_dc AS kwh, h.battery_temp_sum AS temp_sum,
                h.battery_temp_count AS temp_n, h.readings AS n
         FROM vehicle_hourly h
-        WHERE h.vehicle_id = b.vehicle_id AND h.hour >= b.c AND h.hour < b.f
+        WHERE h.vehicle_id = b.vehicle_id AND h.hour >= b.c AND h.hour < b.f{cut}
         UNION ALL
         SELECT x.kwh_delivered_dc, x.battery_temp, 1, 1 FROM vehicle_history x
         WHERE x.vehicle_id = b.vehicle_id AND x.ts >= b.lo AND x.ts < least(b.c, b.hi)
@@ -120,7 +121,7 @@ WITH vehicles AS (
 SELECT b.vehicle_id, b.lo, cl.meter_id, cl.link,
        coalesce(ac.kwh, 0), coalesce(ac.n, 0), coalesce(dc.kwh, 0), coalesce(dc.temp_sum, 0),
        coalesce(dc.temp_n, 0), coalesce(dc.n, 0), live.soc, live.battery_temp, live.ts,
-       b.hi, m.vehicle_ts, m.meter_ts
+       b.hi, m.vehicle_ts, m.meter_ts{pieces}
 FROM buckets b
 JOIN marks m ON m.vehicle_id = b.vehicle_id
 LEFT JOIN current_link cl ON cl.vehicle_id = b.vehicle_id
@@ -131,16 +132,25 @@ ORDER BY b.vehicle_id, b.lo
 """
 
 
-def _figures_sql(vehicle_filter: str) -> str:
+def _figures_sql(vehicle_filter: str, tables: bool = False) -> str:
+    """``tables``: the rollups only before ``%(tables_from)s``; the whole hours from there on
+    are left to the Faust hourly tables, and each row names them (``TablePieces``)."""
     return _FIGURES.format(
         vehicle_filter=vehicle_filter,
         ceil_b=_CEIL.format("x.lo"), floor_b=_FLOOR.format("x.hi"),
-        ceil_s=_CEIL.format("s.lo"), floor_s=_FLOOR.format("s.hi"))
+        ceil_s=_CEIL.format("s.lo"), floor_s=_FLOOR.format("s.hi"),
+        cut=" AND h.hour < %(tables_from)s" if tables else "",
+        segments=(",\n           array_agg(s.meter_id) AS meters, array_agg(s.c) AS meters_from,"
+                  " array_agg(s.f) AS meters_to") if tables else "",
+        pieces=(",\n       CASE WHEN b.lo < b.hi THEN b.c END, CASE WHEN b.lo < b.hi THEN b.f END,"
+                "\n       ac.meters, ac.meters_from, ac.meters_to") if tables else "")
 
 
 # Two texts rather than "%(vehicle)s IS NULL OR ...", so each gets a plan of its own shape.
 VEHICLE_FIGURES = _figures_sql("WHERE vehicle_id = %(vehicle)s")
 FLEET_FIGURES = _figures_sql("")
+# The hourly chart's: its recent whole hours are read from the Faust hourly tables.
+VEHICLE_TABLE_FIGURES = _figures_sql("WHERE vehicle_id = %(vehicle)s", tables=True)
 
 SET_LINK = """
 INSERT INTO vehicle_meter_link (vehicle_id, valid_from, meter_id, source)
@@ -206,6 +216,38 @@ async def vehicle_figures(conn: psycopg.AsyncConnection[Any], vehicle_id: str,
     if not rows:
         return None
     return [(row[1], _figures(row)) for row in rows]
+
+
+async def vehicle_table_figures(conn: psycopg.AsyncConnection[Any], vehicle_id: str,
+                                buckets: Sequence[tuple[datetime, datetime]], infer: bool,
+                                tables_from: datetime
+                                ) -> list[tuple[datetime, Figures, TablePieces]] | None:
+    """``vehicle_figures`` without the rollups of the whole hours from ``tables_from`` on:
+    each bucket also names those hours (``TablePieces``), which the caller adds from the
+    Faust hourly tables."""
+    params = {**figures_params(buckets, infer, vehicle_id), "tables_from": tables_from}
+    cur = await conn.execute(VEHICLE_TABLE_FIGURES,  # type: ignore[arg-type]
+                             params, prepare=True)
+    rows = await cur.fetchall()
+    if not rows:
+        return None
+    return [(row[1], _figures(row), _pieces(row, tables_from)) for row in rows]
+
+
+def _pieces(row: Sequence[Any], tables_from: datetime) -> TablePieces:
+    """The whole hours of a bucket (``[c, f)`` of the vehicle and of each link segment's meter,
+    columns 16-20) that lie at or after ``tables_from``."""
+    def cut(lo: datetime | None, hi: datetime | None) -> tuple[datetime, datetime] | None:
+        if lo is None or hi is None or max(lo, tables_from) >= hi:
+            return None
+        return max(lo, tables_from), hi
+
+    meters = []
+    for meter_id, lo, hi in zip(row[18] or (), row[19] or (), row[20] or (), strict=True):
+        span = cut(lo, hi)
+        if span is not None:
+            meters.append((meter_id, *span))
+    return TablePieces(vehicle=cut(row[16], row[17]), meters=tuple(meters))
 
 
 async def fleet_figures(conn: psycopg.AsyncConnection[Any], start: datetime, end: datetime,

@@ -248,6 +248,16 @@ def http_json(url: str, method: str = "GET", body: Any = None,
         return status, raw.decode(errors="replace")
 
 
+def ask(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any, str | None]:
+    """(status, JSON, X-Live-Source) of a GET: which store answered a live or hours read."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read()), r.headers.get("X-Live-Source")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read()), exc.headers.get("X-Live-Source")
+
+
 def read_changelog(bootstrap: str, topic: str, key_prefix: str,
                    settle: float = 2.0) -> dict[str, Any]:
     """The last value per key (JSON) of a compacted topic, for keys starting with key_prefix."""

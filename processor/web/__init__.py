@@ -1,8 +1,9 @@
 """HTTP views served by each worker's Faust web server; one module per concern.
 
 Users reach them through the gateway (processor/gateway/), which forwards every request but
-ingest. Reads: the efficiency figures (``efficiency.py``), live state (``live.py``), the web
-view (``dashboard.py``); links (``fleet.py``); operations (``health.py``, ``readiness.py``,
+ingest. Reads: the efficiency figures (``efficiency.py``), live state and recent hours
+(``live.py``, ``hours.py``, asking the owning worker through ``owners.py``), the web view
+(``dashboard.py``); links (``fleet.py``); operations (``health.py``, ``readiness.py``,
 ``metrics.py``, ``openapi.py``, ``errors.py``); ``ingest.py`` only with ``WORKER_INGEST``.
 """
 
@@ -15,6 +16,7 @@ from processor.web import (
     errors,
     fleet,
     health,
+    hours,
     ingest,
     live,
     metrics,
@@ -31,9 +33,10 @@ def register_web(pipeline: Pipeline) -> None:
     errors.register(pipeline)
     ingest.register(pipeline, res)
     live.register(pipeline, res)
+    hours.register(pipeline, res)
     readiness.register(pipeline, res)
     metrics.register(pipeline)
     openapi.register(pipeline)
-    efficiency.register(pipeline)
+    efficiency.register(pipeline, res)
     fleet.register(pipeline)
     dashboard.register(pipeline)

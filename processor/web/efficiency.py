@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust.web import Request, Response, View
@@ -31,9 +31,16 @@ from processor.domain.efficiency import (
     window,
     window_of,
 )
+from processor.domain.kinds import METER, VEHICLE
+from processor.domain.recent_hours import TablePieces, tables_from, with_table_hours
 from processor.stream.pipeline import Pipeline
 from processor.web.efficiency_openapi import describe_analytics
+from processor.web.hours import DatabaseUnavailable, device_hours
+from processor.web.owners import SOURCE, wants_postgresql
 from processor.web.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from processor.web.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +94,62 @@ async def encode_fleet(body: dict[str, Any]) -> bytes:
     return head[:-2] + b",".join(parts) + b"]}"
 
 
-def register(p: Pipeline) -> None:
+async def with_recent_hours(p: Pipeline, res: Resources, vehicle_id: str,
+                            rows: list[tuple[datetime, Any, TablePieces]]
+                            ) -> tuple[list[tuple[datetime, Any]], str]:
+    """The buckets' figures with their table hours added (the vehicle's and each meter's, from
+    the owners' tables), and ``table`` when every one came from a table."""
+    spans: dict[tuple[Any, str], list[tuple[datetime, datetime]]] = {}
+    for _lo, _fig, pieces in rows:
+        if pieces.vehicle is not None:
+            spans.setdefault((VEHICLE, vehicle_id), []).append(pieces.vehicle)
+        for meter_id, lo, hi in pieces.meters:
+            spans.setdefault((METER, meter_id), []).append((lo, hi))
+    asked = list(spans)
+    answers = await asyncio.gather(*(
+        device_hours(p, res, kind, device_id, min(lo for lo, _ in spans[kind, device_id]),
+                     max(hi for _, hi in spans[kind, device_id]))
+        for kind, device_id in asked))
+    found = dict(zip(asked, (hours for hours, _source in answers), strict=True))
+    meters = {device_id: hours for (kind, device_id), hours in found.items() if kind is METER}
+    vehicle = found.get((VEHICLE, vehicle_id), {})
+    source = "table" if answers and all(s == "table" for _h, s in answers) else "postgresql"
+    return [(lo, with_table_hours(fig, pieces, vehicle, meters))
+            for lo, fig, pieces in rows], source
+
+
+def register(p: Pipeline, res: Resources) -> None:
     settings = p.settings
     describe_analytics()
 
     async def figures(view: View, request: Request, vehicle_id: str, hourly: bool
-                      ) -> tuple[datetime, datetime, Any] | Any:
-        """(start, end, figures per bucket) of the requested window, or the error response."""
+                      ) -> tuple[datetime, datetime, Any, str] | Any:
+        """(start, end, figures per bucket, source) of the requested window, or the error
+        response. The hourly buckets' recent whole hours come from the hourly tables."""
         try:
             start, end = requested_window(request)
         except ValueError:
             return bad_at(view, request.query.get("at"))
         buckets = hour_buckets(start, end) if hourly else [(start, end)]
         db = await queries.pool(p.dsn)
+        infer = settings.link_inference
+        if not hourly or wants_postgresql(request.headers):
+            async with db.connection() as conn:
+                found = await queries.vehicle_figures(conn, vehicle_id, buckets, infer)
+            if found is None:
+                return unknown_vehicle(view, vehicle_id)
+            return start, end, found, "postgresql"
+        since = tables_from(settings.hourly_window_hours, datetime.now(UTC))
         async with db.connection() as conn:
-            found = await queries.vehicle_figures(conn, vehicle_id, buckets,
-                                                  settings.link_inference)
-        if found is None:
+            rows = await queries.vehicle_table_figures(conn, vehicle_id, buckets, infer, since)
+        if rows is None:
             return unknown_vehicle(view, vehicle_id)
-        return start, end, found
+        try:
+            found, source = await with_recent_hours(p, res, vehicle_id, rows)
+        except DatabaseUnavailable as exc:
+            return view.json({"error": f"the database is unavailable ({exc}); retry later"},
+                             status=503)
+        return start, end, found, source
 
     @p.app.page("/v1/analytics/performance/{vehicle_id}")
     class Performance(View):
@@ -113,7 +157,7 @@ def register(p: Pipeline) -> None:
             result = await figures(self, request, vehicle_id, hourly=False)
             if not isinstance(result, tuple):
                 return result  # the error response
-            start, end, found = result
+            start, end, found, _source = result
             return self.json(performance(found[0][1], start, end, settings.efficiency_rules))
 
     @p.app.page("/v1/analytics/performance/{vehicle_id}/hourly")
@@ -124,7 +168,7 @@ def register(p: Pipeline) -> None:
             result = await figures(self, request, vehicle_id, hourly=True)
             if not isinstance(result, tuple):
                 return result  # the error response
-            start, end, found = result
+            start, end, found, source = result
             # Hours after the pair's joint watermark are empty (cut to nothing): not shown.
             known = [(lo, fig) for lo, fig in found if fig.end_within(end) > lo]
             hours = [{"start": iso(lo), "end": iso(fig.end_within(end)), "acKwh": fig.ac_kwh,
@@ -137,7 +181,8 @@ def register(p: Pipeline) -> None:
                                         else start)
             return self.json({"vehicleId": vehicle_id, "meterId": last.meter_id,
                               "window": window_of(whole, start, end),
-                              "hours": hours, "efficiency": fmt_percent(efficiency(ac, dc))})
+                              "hours": hours, "efficiency": fmt_percent(efficiency(ac, dc))},
+                             headers={SOURCE: source})
 
     async def fleet_body(at: datetime | None) -> dict[str, Any]:
         start, end = window(at)

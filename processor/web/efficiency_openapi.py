@@ -95,6 +95,11 @@ def describe_analytics() -> None:
                       "400": body(ERROR, "invalid at"), "404": body(ERROR, "unknown vehicle")}})
     describe("/v1/analytics/performance/{vehicle_id}/hourly", "get", {
         "summary": "The same window cut at whole hours: AC against DC per hour",
+        "description": "The whole hours inside the hourly tables' window come from the Faust "
+                       "tables of the workers owning the vehicle's and its meter's partitions "
+                       "(the rollups' very numbers), the rest from PostgreSQL. X-Live-Source: "
+                       "table says the tables answered; sent with X-Live-Source: postgresql, "
+                       "PostgreSQL answers everything.",
         "parameters": [VEHICLE_ID, AT],
         "responses": {"200": body(HOURLY, "hourly figures"),
                       "400": body(ERROR, "invalid at"), "404": body(ERROR, "unknown vehicle")}})

@@ -2,13 +2,13 @@
 
 A device's latest reading is in the live table of the worker that owns its partition
 (``processor/stream/ownership.py``): that worker answers from memory; another worker forwards
-the request to it and passes its answer on. PostgreSQL (``meter_live`` / ``vehicle_live``, the
-durable truth the table mirrors) answers instead while the table is not ready (a rebalance or
-its recovery), when the owner cannot be reached, and for a device the table does not hold (an
-unknown one: 404 from PostgreSQL's word). ``X-Live-Source`` says which answered: ``table`` or
-``postgresql``. The JSON is the same either way: the table keeps the row's ``updated_at`` too.
-A request sent with ``X-Live-Source: postgresql`` is answered from PostgreSQL (to compare the
-two; the benchmark does).
+the request to it and passes its answer on (``processor/web/owners.py``). PostgreSQL
+(``meter_live`` / ``vehicle_live``, the durable truth the table mirrors) answers instead while
+the table is not ready (a rebalance or its recovery), when the owner cannot be reached, and for
+a device the table does not hold (an unknown one: 404 from PostgreSQL's word).
+``X-Live-Source`` says which answered: ``table`` or ``postgresql``. The JSON is the same either
+way: the table keeps the row's ``updated_at`` too. A request sent with ``X-Live-Source:
+postgresql`` is answered from PostgreSQL (to compare the two; the benchmark does).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import psycopg
 from faust.web import Request, Response, View
 from psycopg_pool import PoolTimeout
@@ -31,6 +30,7 @@ from processor.domain.kinds import KINDS, DeviceKind
 from processor.domain.readings import DEVICE_ID_PATTERN
 from processor.stream.ownership import owner
 from processor.stream.pipeline import Pipeline
+from processor.web.owners import FORWARDED, SOURCE, ask_owner, wants_postgresql
 
 if TYPE_CHECKING:
     from processor.web.resources import Resources
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
-SOURCE = "X-Live-Source"  # which store answered: "table" or "postgresql"
-FORWARDED = "X-Live-Forwarded"  # on a request one worker passed to the owner: not again
-FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 def document(kind: DeviceKind, values: Sequence[Any]) -> dict[str, Any]:
@@ -93,36 +90,19 @@ def _register(p: Pipeline, res: Resources, kind: DeviceKind, path: str) -> None:
             return response
 
         async def answer(self, request: Request, id: str) -> Response:  # noqa: A002
-            if DEVICE_ID.fullmatch(id) and request.headers.get(SOURCE) != "postgresql":
+            if DEVICE_ID.fullmatch(id) and not wants_postgresql(request.headers):
                 where = owner(p, table, id)
                 if where.here:
                     document = table_document(kind, id, table.data.get(id) or {})
                     if document is not None:
                         return self.json(document, headers={SOURCE: "table"})
                 elif where.elsewhere and FORWARDED not in request.headers:
-                    answer = await self.forward(where.elsewhere, request)
+                    answer = await ask_owner(p, where.elsewhere, request.url.raw_path_qs,
+                                             f"live {kind.name}")
                     if answer is not None:
-                        return answer
+                        return self.bytes(answer.body, content_type="application/json",
+                                          status=answer.status, headers={SOURCE: answer.source})
             return await self.from_database(id)
-
-        async def forward(self, url: str, request: Request) -> Response | None:
-            """The owner's answer, or None (PostgreSQL answers) when it gives none."""
-            try:
-                async with p.app.http_client.get(
-                        f"{url}{request.url.raw_path_qs}", headers={FORWARDED: "1"},
-                        timeout=FORWARD_TIMEOUT) as answer:
-                    body = await answer.read()
-                    status, source = answer.status, answer.headers.get(SOURCE, "")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("live %s: the owner %s did not answer (%s); PostgreSQL answers",
-                            kind.name, url, exc)
-                return None
-            if status >= 500:
-                log.warning("live %s: the owner %s answered %d; PostgreSQL answers",
-                            kind.name, url, status)
-                return None
-            return self.bytes(body, content_type="application/json", status=status,
-                              headers={SOURCE: source})
 
         async def from_database(self, id: str) -> Response:  # noqa: A002
             try:

@@ -111,6 +111,11 @@ def components(settings: Settings) -> dict[str, Any]:
                            "meterId": {"anyOf": [device_id, {"type": "null"}]},
                            "timestamp": date_time, "updatedAt": date_time},
         },
+        "MeterHours": hours_schema("meter", "meterId", device_id, date_time, {
+            "kwhConsumedAc": {"type": "number"}, "readings": {"type": "integer"}}),
+        "VehicleHours": hours_schema("vehicle", "vehicleId", device_id, date_time, {
+            "kwhDeliveredDc": {"type": "number"}, "batteryTempSum": {"type": "number"},
+            "batteryTempCount": {"type": "integer"}, "readings": {"type": "integer"}}),
         "Readiness": {
             "type": "object", "required": ["status", "checks", "assignedPartitions"],
             "properties": {
@@ -125,6 +130,17 @@ def components(settings: Settings) -> dict[str, Any]:
             },
         },
     }
+
+
+def hours_schema(kind: str, id_field: str, device_id: dict[str, Any], date_time: dict[str, Any],
+                 totals: dict[str, Any]) -> dict[str, Any]:
+    """A device's hourly totals (``processor/web/hours.py``)."""
+    hour = {"type": "object", "additionalProperties": False,
+            "required": ["hour", *totals], "properties": {"hour": date_time, **totals}}
+    return {"type": "object", "additionalProperties": False,
+            "required": ["type", id_field, "from", "to", "hours"],
+            "properties": {"type": {"const": kind}, id_field: device_id, "from": date_time,
+                           "to": date_time, "hours": {"type": "array", "items": hour}}}
 
 
 def own_operations(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -193,6 +209,33 @@ def own_operations(settings: Settings) -> dict[str, dict[str, Any]]:
                             "description": "which store answered",
                             "schema": {"enum": ["table", "postgresql"]}}}},
                 "404": json_body(error, f"unknown {kind}"),
+                "503": json_body(error, "database unavailable"),
+            },
+        }}
+        operations[f"/v1/{kind}s/{{id}}/hours"] = {"get": {  # the paths hours.py serves
+            "summary": f"One {kind}'s hourly totals (the rollups of its readings per UTC hour)",
+            "description": "Answered from the hourly Faust table of the worker owning the "
+                           "device's partition when the range lies inside the table window "
+                           "(HOURLY_WINDOW_HOURS), else from the PostgreSQL rollups (the same "
+                           "numbers); the X-Live-Source header says which. Hours without a "
+                           "reading are left out.",
+            "parameters": [
+                {"name": "id", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN}},
+                {"name": "from", "in": "query", "required": False,
+                 "schema": {"type": "string", "format": "date-time"},
+                 "description": "first hour (cut to its whole hour); default: the first hour "
+                                "the tables hold"},
+                {"name": "to", "in": "query", "required": False,
+                 "schema": {"type": "string", "format": "date-time"},
+                 "description": "end, exclusive (rounded up to a whole hour); default: the end "
+                                "of the current hour; at most 744 hours after from"}],
+            "responses": {
+                "200": {**json_body(ref(f"{kind.capitalize()}Hours"), "its hours"),
+                        "headers": {"X-Live-Source": {
+                            "description": "which store answered",
+                            "schema": {"enum": ["table", "postgresql"]}}}},
+                "400": json_body(error, "invalid from or to"),
                 "503": json_body(error, "database unavailable"),
             },
         }}

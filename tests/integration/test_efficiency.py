@@ -18,6 +18,7 @@ from processor.kafka.topics import ALERTS
 from tests.conftest import APP_ID, Services
 from tests.helpers import (
     Worker,
+    ask,
     http_json,
     publish,
     query,
@@ -228,10 +229,17 @@ def test_figures_equal_the_history_aggregate_across_link_changes(
             assert m["averageBatteryTemp"] == fmt2(temp), (vid, at)
             assert m["efficiency"] == f"{fmt2(dc / ac * 100)}%", (vid, at)
 
-            hourly = http_json(f"{worker.url}/v1/analytics/performance/{vid}/hourly{suffix}")[1]
+            chart = f"{worker.url}/v1/analytics/performance/{vid}/hourly{suffix}"
+            status, hourly, source = ask(chart)
             assert len(hourly["hours"]) == len(hour_buckets(start, end))
             assert sum(h["acKwh"] for h in hourly["hours"]) == pytest.approx(ac, abs=1e-9)
             assert sum(h["dcKwh"] for h in hourly["hours"]) == pytest.approx(dc, abs=1e-9)
+            # The recent whole hours came from the hourly tables: the rollups' very numbers.
+            assert (status, source) == (200, "table"), (vid, at)
+            fixed = f"{worker.url}/v1/analytics/performance/{vid}/hourly?at={iso(at or now)}"
+            from_tables = ask(fixed)
+            assert from_tables[2] == "table"
+            assert ask(fixed, {"X-Live-Source": "postgresql"}) == (*from_tables[:2], "postgresql")
 
     # The Faust hourly windows mirror the rollups, each reading counted once.
     rollup = {f"{v}|{h:%Y-%m-%dT%H:00Z}": (pytest.approx(kwh), n) for v, h, kwh, n in query(

@@ -1,13 +1,11 @@
-"""Live state from the Faust tables across workers: each device asked through two workers gets
-the same answer, equal to PostgreSQL's, from the table of the worker owning its partition; once
-one worker stops, the other answers for every device from its own tables."""
+"""Live state and recent hours from the Faust tables across workers: each device asked through
+two workers gets the same answer, equal to PostgreSQL's, from the tables of the worker owning
+its partition (a vehicle's hourly chart from its own and its meter's owner); once one worker
+stops, the other answers for every device from its own tables."""
 
 from __future__ import annotations
 
-import json
 import signal
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,18 +16,9 @@ from db.live_queries import live_query
 from processor.domain.kinds import KINDS
 from processor.web.live import live_document
 from tests.conftest import APP_ID, PARTITIONS, Services
-from tests.helpers import Worker, publish, query, start_worker, uid, wait_until
+from tests.helpers import Worker, ask, publish, query, start_worker, uid, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def ask(url: str) -> tuple[int, Any, str | None]:
-    """(status, JSON, X-Live-Source) of a GET."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, json.loads(r.read()), r.headers.get("X-Live-Source")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read()), exc.headers.get("X-Live-Source")
 
 
 def in_postgres(dsn: str, kind: str, device: str) -> dict[str, Any] | None:
@@ -47,33 +36,46 @@ def test_live_reads_come_from_the_owners_table_through_any_worker(
         wait_until(lambda: sorted(one.owned_partitions() + two.owned_partitions())
                    == list(range(PARTITIONS)) and one.owned_partitions()
                    and two.owned_partitions(), what="the workers to split the partitions")
-        at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        now = datetime.now(UTC).replace(microsecond=0)
+        first = now - timedelta(hours=5)
         devices = {"meter": [f"M{run}-{i}" for i in range(12)],
                    "vehicle": [f"V{run}-{i}" for i in range(12)]}
         readings: list[Any] = []
-        for k in range(3):
-            ts = (at + timedelta(minutes=k)).isoformat()
+        for k in range(7):  # every 40 minutes, from five hours ago to an hour ago
+            ts = (first + timedelta(minutes=40 * k)).isoformat()
             readings += [{"meterId": m, "kwhConsumedAc": 0.25 + k, "voltage": 230.5,
                           "timestamp": ts} for m in devices["meter"]]
             readings.append([{"vehicleId": v, "kwhDeliveredDc": 0.2 + k, "soc": 40 + k,
-                              "batteryTemp": 31.5, "timestamp": ts}
-                             for v in devices["vehicle"]])
+                              "batteryTemp": 31.5, "timestamp": ts, "meterId": f"M{run}-{i}"}
+                             for i, v in enumerate(devices["vehicle"])])
         publish(own_broker, readings)
         everything = [(kind, d) for kind, ids in devices.items() for d in ids]
+        last = (first + timedelta(minutes=240)).isoformat()[:16]
 
         def stored() -> bool:
             return all((doc := in_postgres(services.dsn, kind, d)) is not None
-                       and doc["timestamp"].startswith((at + timedelta(minutes=2)).isoformat()[:16])
-                       for kind, d in everything)
+                       and doc["timestamp"].startswith(last) for kind, d in everything)
 
         wait_until(stored, what="every device's last reading in PostgreSQL")
 
         def same_everywhere(workers: list[Worker]) -> str | bool:
             for kind, device in everything:
                 expected = in_postgres(services.dsn, kind, device)
+                hours = ask(f"{workers[0].direct_url}/v1/{kind}s/{device}/hours",
+                            {"X-Live-Source": "postgresql"})
+                assert len(hours[1]["hours"]) == 5  # the five hours of its seven readings
                 for w in workers:
                     status, body, source = ask(f"{w.direct_url}/v1/{kind}s/{device}/live")
                     if (status, body, source) != (200, expected, "table"):
+                        return False
+                    if ask(f"{w.direct_url}/v1/{kind}s/{device}/hours") != (*hours[:2], "table"):
+                        return False
+            for vehicle in devices["vehicle"]:
+                chart = f"/v1/analytics/performance/{vehicle}/hourly?at={now.isoformat()}"
+                expected = ask(f"{workers[0].direct_url}{chart}", {"X-Live-Source": "postgresql"})
+                assert sum(h["dcKwh"] for h in expected[1]["hours"]) > 0
+                for w in workers:
+                    if ask(f"{w.direct_url}{chart}") != (*expected[:2], "table"):
                         return False
             return True
 
