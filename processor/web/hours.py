@@ -138,6 +138,9 @@ def register(p: Pipeline, res: Resources) -> None:
 def _register(p: Pipeline, res: Resources, kind: DeviceKind) -> None:
     class DeviceHours(View):
         async def get(self, request: Request, id: str) -> Response:  # noqa: A002
+            if not DEVICE_ID.fullmatch(id):
+                return self.json({"error": f"unknown {kind.name} {id!r}: a {kind.name} id "
+                                           f"matches {DEVICE_ID.pattern}"}, status=404)
             try:
                 lo, hi = requested_range(request, p.settings.hourly_window_hours)
             except ValueError as exc:

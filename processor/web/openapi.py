@@ -236,6 +236,7 @@ def own_operations(settings: Settings) -> dict[str, dict[str, Any]]:
                             "description": "which store answered",
                             "schema": {"enum": ["table", "postgresql"]}}}},
                 "400": json_body(error, "invalid from or to"),
+                "404": json_body(error, f"not a {kind} id"),
                 "503": json_body(error, "database unavailable"),
             },
         }}
