@@ -9,7 +9,9 @@ naming the agent, logs it, and exits for redelivery, so ``up`` or the orchestrat
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import types
 from typing import Any
 
 from processor.domain.stalls import check_interval
@@ -28,11 +30,13 @@ def awaiting(coro: Any) -> list[str]:
     chain: list[str] = []
     obj: Any = coro
     while obj is not None:
-        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
+        frame = (getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
+                 or getattr(obj, "ag_frame", None))
         if frame is not None:
             chain.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} "
                          f"{frame.f_code.co_name}")
-            obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
+            obj = (getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
+                   or getattr(obj, "ag_await", None))
         elif getattr(obj, "it", None) is not None:  # a Faust actor wraps its coroutine
             obj = obj.it
         else:
@@ -48,6 +52,63 @@ def agent_stacks(app: Any) -> list[str]:
         for actor in getattr(agent, "_actors", ()):
             lines.append(f"{name.rsplit('.', 1)[-1]}: {' > '.join(awaiting(actor.it))}")
     return lines
+
+
+def task_stacks() -> list[str]:
+    """Where every task of the loop waits (the consumer's fetcher among them: a stall with
+    records fetched and not handed over is decided there), for the log of a stall."""
+    lines = []
+    for task in asyncio.all_tasks():
+        chain = awaiting(task.get_coro())
+        if chain:
+            lines.append(" > ".join(chain))
+    return sorted(lines)
+
+
+def take_states() -> list[str]:
+    """The state of every stream ``take`` in the process (its buffer and its events), and
+    where each take's buffer filler waits: a stall whose records were handed to an agent and
+    never came out of its take is decided there."""
+    lines = []
+    for obj in gc.get_objects():
+        if not isinstance(obj, types.AsyncGeneratorType | types.CoroutineType):
+            continue
+        frame = obj.ag_frame if isinstance(obj, types.AsyncGeneratorType) else obj.cr_frame
+        if frame is None or frame.f_code.co_name not in ("noack_take", "take", "add_to_buffer"):
+            continue
+        local = frame.f_locals
+        state = {k: (len(v) if isinstance(v, list) else v.is_set() if hasattr(v, "is_set")
+                     else v) for k, v in local.items()
+                 if k in ("buffer", "events", "buffer_full", "buffer_consumed",
+                          "buffer_consuming")}
+        lines.append(f"{frame.f_code.co_name}:{frame.f_lineno} {state} "
+                     f"awaiting {' > '.join(awaiting(obj)[1:])}")
+    return lines
+
+
+def unacked(app: Any, topic: str) -> str:
+    """The messages of ``topic`` the consumer handed over and that are not acked yet, with
+    their reference counts (a message is acked when every channel it went to acked it), and
+    the channels the conductor delivers the topic to, with their queues."""
+    messages = sorted((m.partition, m.offset, m.refcount) for m in
+                      list(getattr(app.consumer, "_unacked_messages", ())) if m.topic == topic)
+    index = getattr(app.topics, "_tp_index", {})
+    channels = {f"{type(c).__name__}@{id(c):x} queue {c.queue.qsize()}"
+                for tp, subscribed in list(index.items()) if tp.topic == topic
+                for c in subscribed}
+    return f"channels {sorted(channels)}; unacked (partition, offset, refcount): {messages[:20]}"
+
+
+def flow_state(app: Any) -> str:
+    """The consumer's flow control and the agents' stream buffers, for the log of a stall."""
+    consumer = app.consumer
+    queues = ", ".join(
+        f"{name.rsplit('.', 1)[-1]} {agent.channel.queue.qsize()}"
+        for name, agent in app.agents.items() if getattr(agent, "channel", None) is not None)
+    return (f"consumer flow {'active' if consumer.flow_active else 'stopped'}, app flow "
+            f"{'active' if app.flow_control.is_active() else 'suspended'}, paused "
+            f"{sorted(map(str, consumer._paused_partitions))}, buffer full "
+            f"{sorted(map(str, consumer._buffered_partitions))}; queued: {queues}")
 
 
 def register(p: Pipeline) -> None:
@@ -77,6 +138,16 @@ def register(p: Pipeline) -> None:
                          await partition_states(app.consumer, stall.topic))
         for line in agent_stacks(app):
             log.critical("agent %s", line)
+        try:
+            log.critical("flow: %s", flow_state(app))
+            for stall in stalls:
+                log.critical("%s: %s", stall.topic, unacked(app, stall.topic))
+            for line in take_states():
+                log.critical("take %s", line)
+            for line in task_stacks():
+                log.critical("task %s", line)
+        except Exception as exc:  # noqa: BLE001 - a diagnostic: never in the way of the exit
+            log.critical("stall diagnostics failed: %r", exc)
         # Long enough for a readiness probe to see the 503 that names the agent.
         await asyncio.sleep(check_interval(watchdog.stall_seconds) * 2)
         exit_for_redelivery(", ".join(s.agent for s in stalls), "stalled")
