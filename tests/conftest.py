@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -69,7 +70,10 @@ def services(request: pytest.FixtureRequest) -> Iterator[Services]:
         pg.stop()
         if request.session.testsfailed:
             keep_notable_lines(data_dir)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if os.environ.get("KEEP_TEST_DATA"):
+            print(f"\nkept {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
