@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,19 @@ class Watchdog:
         self.clock = clock
         self.last: dict[str, float] = dict.fromkeys(agents, clock())
         self.stalls: list[Stall] = []  # what the last judgement found (for /readyz)
+        self.busy: set[str] = set()  # agents inside a batch (between its take and its acks)
+
+    def began(self, agent: str) -> None:
+        """``agent`` took a batch: records it was handed may wait on it until it acks them."""
+        self.busy.add(agent)
 
     def progressed(self, agent: str) -> None:
         self.last[agent] = self.clock()
+
+    def finished(self, agent: str) -> None:
+        """``agent`` acked its batch (``checkpoint``)."""
+        self.busy.discard(agent)
+        self.progressed(agent)
 
     def restart_clocks(self) -> None:
         """After a rebalance or recovery: nobody could progress, nobody is late."""
@@ -65,3 +76,60 @@ class Watchdog:
 def check_interval(stall_seconds: float) -> float:
     """How often the watchdog looks: often enough for short limits, rarely for long ones."""
     return max(0.25, min(5.0, stall_seconds / 4))
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """One partition as the consumer sees it: the offset committed (the next to process), the
+    last one handed to a stream, and the end its last fetch reported."""
+    committed: int | None
+    read: int | None
+    end: int | None
+
+    @property
+    def waiting(self) -> bool:
+        """Records past the commit: handed over and not acked yet, or not handed over yet."""
+        return self.committed is not None and self.end is not None and self.end > self.committed
+
+
+class LostRecords:
+    """Records the consumer has and no agent will ever process: a partition with records past
+    its commit whose offsets stay exactly where they are for ``after`` seconds while its agent
+    is idle (no batch in hand). An idle agent is handed what was fetched within its take's
+    flush time, and what it acks is committed within a second; so a partition that stays put
+    that long holds records Faust lost between its fetch and the agent (fetched and never
+    handed over, or handed over and never taken into a batch). They are redelivered from the
+    commit (idempotent sinks make a second delivery harmless), without waiting for the stall
+    watchdog to end the worker.
+    """
+
+    def __init__(self, after: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.after = after
+        self.clock = clock
+        self.since: dict[Any, tuple[Offsets, float]] = {}  # partition -> (offsets, since when)
+
+    def reset(self) -> None:
+        """A new assignment: nothing is judged on what an earlier one saw."""
+        self.since.clear()
+
+    def observe(self, partitions: Mapping[Any, Offsets],
+                idle: Callable[[Any], bool]) -> list[tuple[Any, int]]:
+        """The partitions to redeliver, with the offset to redeliver from (the commit).
+        ``partitions``: every partition whose agent is fetching it now; ``idle(partition)``:
+        whether its agent holds no batch."""
+        now = self.clock()
+        lost = []
+        for tp in list(self.since):
+            if tp not in partitions:
+                del self.since[tp]
+        for tp, offsets in partitions.items():
+            seen = self.since.get(tp)
+            if not offsets.waiting or not idle(tp):
+                self.since.pop(tp, None)
+            elif seen is None or seen[0] != offsets:
+                self.since[tp] = (offsets, now)
+            elif now - seen[1] >= self.after:
+                assert offsets.committed is not None  # waiting
+                lost.append((tp, offsets.committed))
+                self.since[tp] = (offsets, now)  # judged again only ``after`` later
+        return lost

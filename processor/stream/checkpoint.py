@@ -84,4 +84,4 @@ async def checkpoint(agent: str, stream: Any, events: Iterable[Any], outboxes: I
     for event in events:
         await stream.ack(event)
     if watchdog is not None:
-        watchdog.progressed(agent)
+        watchdog.finished(agent)

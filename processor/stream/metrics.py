@@ -56,6 +56,11 @@ INTERNAL_ERRORS = Counter(
     "Inputs that made our own code raise (a bug, not bad input), by where: router (the "
     "message went to telemetry.dlq with reason \"internal error\"), validation (one reading "
     "of a message did), http (a request or reading was refused with a 4xx).", ["stage"])
+REDELIVERED = Counter(
+    "energy_redelivered_partitions_total",
+    "Times a partition's records, held by the consumer and never processed by its idle agent, "
+    "were fetched again from the commit (processor/domain/stalls.py LostRecords).",
+    ["topic"])
 ROUTER_PAUSES = Counter(
     "energy_router_pauses_total",
     "Times the router stopped taking telemetry.raw because the routed records waiting for "

@@ -76,6 +76,7 @@ def register_router(p: Pipeline) -> None:
         async for events in stream.noack().noack_take(
             settings.router_batch_max, within=settings.router_flush_seconds
         ):
+            p.watchdog.began("router")
             lines: list[Line] = []
             unyielded = 0
             for event in events:

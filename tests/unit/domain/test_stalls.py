@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processor.domain.stalls import Watchdog, check_interval
+from processor.domain.stalls import LostRecords, Offsets, Watchdog, check_interval
 
 AGENTS = {"router": "telemetry.raw", "meter_writer": "telemetry.meter",
           "vehicle_writer": "telemetry.vehicle"}
@@ -57,3 +57,52 @@ def test_the_watchdog_looks_often_enough_for_short_and_long_limits() -> None:
     assert check_interval(60) == 5.0
     assert check_interval(3) == 0.75
     assert check_interval(0.1) == 0.25
+
+
+def test_records_that_stay_put_while_their_agent_is_idle_are_redelivered_from_the_commit(
+) -> None:
+    clock = Clock()
+    lost = LostRecords(15, clock)
+    stuck = Offsets(committed=12, read=12, end=13)  # handed over, never acked
+    unfetched = Offsets(committed=234, read=233, end=236)  # fetched, never handed over
+    done = Offsets(committed=17, read=16, end=17)
+    partitions = {"m0": stuck, "r0": unfetched, "m1": done}
+    for _ in range(15):
+        assert lost.observe(partitions, idle=lambda tp: True) == []
+        clock.now += 1
+    assert lost.observe(partitions, idle=lambda tp: True) == [("m0", 12), ("r0", 234)]
+    # judged again only after another while, in case the redelivery has not moved them yet
+    clock.now += 1
+    assert lost.observe(partitions, idle=lambda tp: True) == []
+    clock.now += 15
+    assert lost.observe(partitions, idle=lambda tp: True) == [("m0", 12), ("r0", 234)]
+
+
+def test_records_that_move_or_wait_on_a_busy_agent_are_not_redelivered() -> None:
+    clock = Clock()
+    lost = LostRecords(15, clock)
+    for k in range(60):
+        moving = Offsets(committed=100 + k, read=100 + k, end=200)  # a backlog worked off
+        waiting = Offsets(committed=5, read=5, end=9)  # its agent is busy (a slow write)
+        assert lost.observe({"m0": moving, "v0": waiting},
+                            idle=lambda tp: tp != "v0" or k % 20 == 19) == []
+        clock.now += 1
+
+
+def test_a_new_group_a_finished_partition_and_a_new_assignment_are_not_judged() -> None:
+    clock = Clock()
+    lost = LostRecords(15, clock)
+    for _ in range(20):
+        new_group = Offsets(committed=None, read=None, end=40)
+        caught_up = Offsets(committed=40, read=39, end=40)
+        assert lost.observe({"a": new_group, "b": caught_up}, idle=lambda tp: True) == []
+        clock.now += 1
+    stuck = {"c": Offsets(committed=3, read=3, end=4)}
+    for _ in range(10):
+        assert lost.observe(stuck, idle=lambda tp: True) == []
+        clock.now += 1
+    lost.reset()
+    for _ in range(10):
+        assert lost.observe(stuck, idle=lambda tp: True) == []
+        clock.now += 1
+    assert lost.observe({}, idle=lambda tp: True) == [] and lost.since == {}
