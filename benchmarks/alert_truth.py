@@ -24,6 +24,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks.env import Scenario, log
+from processor.kafka.security import client_config
 from processor.kafka.topics import ALERTS
 from producers.fleet import Fleet
 
@@ -35,8 +36,8 @@ INTERVAL = 15
 
 def events(bootstrap: str) -> list[dict[str, Any]]:
     """Every record on ``alerts.efficiency``, from the beginning to the end offsets now."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"score-{time.time_ns()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(client_config(bootstrap, **{
+        "group.id": f"score-{time.time_ns()}", "enable.auto.commit": False}))
     try:
         meta = consumer.list_topics(ALERTS, timeout=10).topics[ALERTS]
         ends = {p: consumer.get_watermark_offsets(TopicPartition(ALERTS, p), timeout=10)[1]

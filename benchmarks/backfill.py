@@ -53,6 +53,7 @@ from benchmarks.pipeline import Running, running, verify
 from benchmarks.stats import percentile, rate
 from benchmarks.workers import metric_sum
 from processor.domain.kinds import KINDS
+from processor.kafka.security import client_config
 from processor.kafka.topics import RAW
 from producers.fleet import Fleet, minutes
 from producers.keys import device_key
@@ -137,7 +138,7 @@ class Offsets:
     """End offsets and a consumer group's committed offsets, summed per topic."""
 
     def __init__(self, bootstrap: str, group: str, partitions: int) -> None:
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.admin = AdminClient(client_config(bootstrap))
         self.group = group
         self.tps = [TopicPartition(topic, p) for topic in (RAW, *ROUTED.values())
                     for p in range(partitions)]

@@ -15,6 +15,8 @@ from typing import Any
 import faust
 
 from processor.app import broker_urls
+from processor.kafka.faust_credentials import faust_credentials
+from processor.kafka.security import KafkaSecurity
 from processor.settings import Settings
 from processor.stream.eventloop import use_event_loop
 from processor.stream.gc_tuning import tune_gc
@@ -27,6 +29,7 @@ def build() -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers or ""),
+        broker_credentials=faust_credentials(KafkaSecurity.from_settings(settings)),
         store="memory://",
         datadir=str(out / "faust-data"),
         topic_partitions=settings.telemetry_partitions,

@@ -21,6 +21,7 @@ from benchmarks.stats import rate
 from benchmarks.workers import ROOT, peak_rss_mb, stop_process
 from processor.domain.copy_rows import HEADER, TRAILER
 from processor.domain.kinds import METER, VEHICLE
+from processor.kafka.security import client_config
 from processor.kafka.topics import RAW
 
 # --- the bare Faust agent -------------------------------------------------------------------
@@ -114,8 +115,8 @@ def naive(stack: Stack, messages: list[Message], partitions: int) -> dict[str, A
     with stack.scenario("naive", partitions) as sc:
         publisher = Publisher(sc.bootstrap)
         sc.on_close(publisher.close)
-        consumer = Consumer({"bootstrap.servers": sc.bootstrap, "group.id": sc.app_id,
-                             "enable.auto.commit": True, "session.timeout.ms": 6000})
+        consumer = Consumer(client_config(sc.bootstrap, **{
+            "group.id": sc.app_id, "enable.auto.commit": True, "session.timeout.ms": 6000}))
         consumer.assign([TopicPartition(RAW, p, -2) for p in range(partitions)])  # beginning
         conn = psycopg.connect(sc.dsn, options="-c TimeZone=UTC")
         try:

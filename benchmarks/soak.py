@@ -44,6 +44,7 @@ from benchmarks.env import Stack, log
 from benchmarks.workers import metric_sum
 from processor.domain.dead_letters import original_bytes
 from processor.kafka.producer import producer_config
+from processor.kafka.security import client_config
 from processor.kafka.topics import DLQ, RAW
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -361,8 +362,9 @@ def dead_lettered_markers(bootstrap: str, timeout: float = 60) -> tuple[set[str]
     """The hostile markers found in the dead-letter topic, and how many records it holds."""
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"soak-{os.getpid()}",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
+    consumer = Consumer(client_config(bootstrap, **{
+        "group.id": f"soak-{os.getpid()}", "enable.auto.commit": False,
+        "enable.partition.eof": True}))
     markers: set[str] = set()
     records = 0
     try:

@@ -19,6 +19,8 @@ from processor import web
 from processor.domain.kinds import KINDS
 from processor.domain.stalls import Watchdog
 from processor.kafka import topics
+from processor.kafka.faust_credentials import faust_credentials
+from processor.kafka.security import KafkaSecurity
 from processor.settings import Settings
 from processor.stream import (
     alerts,
@@ -98,6 +100,8 @@ def faust_app(settings: Settings) -> faust.App:
         settings.app_id,
         datadir=f"{escaped}/faust-{{conf.name}}",
         broker=broker_urls(settings.kafka_bootstrap_servers),
+        # TLS and SASL for every aiokafka consumer and producer Faust makes (security.py)
+        broker_credentials=faust_credentials(KafkaSecurity.from_settings(settings)),
         store="memory://",
         topic_partitions=settings.telemetry_partitions,
         topic_allow_declare=False,  # topics are created up front, with the right partitions

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.domain.efficiency import Rules
@@ -21,6 +21,32 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka brokers; unset starts the embedded broker (Tansu)."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client (the workers' Faust consumer and producer, every "
+                    "confluent-kafka producer, consumer and admin client) reaches the brokers: "
+                    "SSL encrypts, SASL_* logs in with KAFKA_SASL_*. PLAINTEXT is the embedded "
+                    "broker's, and the only one it speaks (processor/kafka/security.py).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism; required by the SASL_* protocols."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password; never printed (shown as '**********')."
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) the brokers' certificates are checked against (SSL, "
+                    "SASL_SSL); unset: the system's trusted CAs.",
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate for mutual TLS (with KAFKA_SSL_KEY_FILE)."
+    )
+    kafka_ssl_key_file: Path | None = Field(
+        default=None,
+        description="Unencrypted PEM private key of KAFKA_SSL_CERT_FILE (mutual TLS).",
     )
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL; unset starts embedded PostgreSQL (pgserver)."
@@ -188,6 +214,21 @@ class Settings(BaseSettings):
                     "serves it).",
     )
     log_level: str = Field(default="INFO")
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        """``sasl_ssl`` and ``scram-sha-512`` mean what librdkafka and Faust spell in capitals."""
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password",
+                     "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable (``${KAFKA_SASL_USERNAME:-}`` in a compose file) is an unset one,
+        not a user called "" nor the file "." (the current directory)."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def efficiency_rules(self) -> Rules:

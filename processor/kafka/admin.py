@@ -6,12 +6,14 @@ from __future__ import annotations
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
+from processor.kafka.security import client_config
+
 
 def topic_ids(bootstrap: str, names: tuple[str, ...], timeout: float = 10.0
               ) -> dict[str, tuple[str, int]]:
     """name -> (topic id, partition count) for the topics that exist."""
     # log_level 4: no librdkafka info lines each time this short-lived client is dropped
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    admin = AdminClient(client_config(bootstrap, log_level=4))
     out = {}
     futures = admin.describe_topics(TopicCollection(list(names)), request_timeout=timeout)
     for name, fut in futures.items():

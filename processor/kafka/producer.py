@@ -8,12 +8,12 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from processor.kafka.security import client_config
 from processor.kafka.topics import broker_unreachable_message
 
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
+    return client_config(bootstrap, **{
         "partitioner": "murmur2_random",  # agree with Faust on where a device lives
         "acks": "all",
         "enable.idempotence": True,
@@ -25,12 +25,12 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
         # decompress in their own client (librdkafka; cramjam for aiokafka).
         "compression.type": "lz4",
         **extra,
-    }
+    })
 
 
 def check_broker(bootstrap: str, timeout: float = 10.0) -> None:
     """Fail early, naming the address, when no broker answers there."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:

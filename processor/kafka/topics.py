@@ -11,6 +11,7 @@ from processor.domain.kinds import KINDS
 from processor.domain.kinds import METER as METER_KIND
 from processor.domain.kinds import VEHICLE as VEHICLE_KIND
 from processor.errors import StartupError
+from processor.kafka.security import client_config
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
     A broker that auto-creates topics (Tansu makes 4 partitions) would otherwise hand Faust a
     topic whose partitions disagree with its tables, and the worker would crash later.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     wanted = required_topics(app_id, partitions)
     try:
         existing = admin.list_topics(timeout=timeout).topics

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from processor.errors import EXIT_STARTUP, StartupError
-from processor.ops.startup import require_database, require_free_port
+from processor.ops.startup import require_database, require_free_port, require_kafka_security
 from processor.settings import Settings, get_settings
 
 log = logging.getLogger("energy-ingest")
@@ -345,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     setup_logging(settings.log_level)
     try:
+        require_kafka_security(settings)  # before any command starts a service or a client
         return int(args.func(settings, args) or 0)
     except (ConnectionError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from db.batch_writes import connect, write_copy
 from processor.domain.kinds import BY_TOPIC, KINDS
 from processor.domain.validation import validate_message
 from processor.kafka import topics
+from processor.kafka.security import client_config
 
 FLUSH_CHUNKS = 5000  # readings (raw) or routed batches between writes
 FLUSH_BYTES = 64 << 20  # or this much read (routed batches can hold 5,000 readings each)
@@ -59,14 +60,13 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
     if topic != topics.RAW and topic not in BY_TOPIC:
         raise ValueError(f"cannot replay {topic}: choose {topics.RAW}, "
                          f"{' or '.join(BY_TOPIC)}")
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
+    consumer = Consumer(client_config(bootstrap, **{
         "group.id": f"energy-ingest-replay-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "auto.offset.reset": "latest",
         "session.timeout.ms": 6000,
-    })
+    }))
     summary = ReplaySummary()
     pending: dict[str, list[bytes]] = {name: [] for name in KINDS}
     pending_bytes = 0

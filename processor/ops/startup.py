@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from processor.errors import StartupError
+from processor.kafka.security import KafkaSecurity
+from processor.settings import Settings
 
 
 def require_database(dsn: str, timeout: float = 10.0) -> None:
@@ -22,6 +24,17 @@ def require_database(dsn: str, timeout: float = 10.0) -> None:
         raise StartupError(
             f"cannot reach PostgreSQL at {redact(dsn)} ({reason}). Start it there, fix "
             "DATABASE_URL, or unset it to start the embedded PostgreSQL.") from None
+
+
+def require_kafka_security(settings: Settings) -> KafkaSecurity:
+    """Fail at once, naming the setting, on Kafka security settings that cannot work: SASL
+    without its mechanism, user or password; a certificate without its key; a file that is
+    missing or not PEM; TLS or SASL towards the embedded broker. Otherwise every client would
+    fail later, each in its own library's words (or, for a SASL setting given with PLAINTEXT,
+    connect without it)."""
+    security = KafkaSecurity.from_settings(settings)
+    security.ssl_context()  # reads the CA, certificate and key as aiokafka will
+    return security
 
 
 def require_free_port(host: str, port: int, variable: str = "WEB_PORT") -> None:
