@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +48,36 @@ def keep_notable_lines(data_dir: Path) -> None:
             notable_lines.extend(lines[-25:])
 
 
+restarts: list[str] = []  # the session worker's exits, each restarted by its supervisor
+
+
+class Supervisor(threading.Thread):
+    """Restarts the session's worker when it exits, as ``up`` or an orchestrator would: a worker
+    that finds itself stalled exits for redelivery by design (processor/stream/watchdog.py),
+    and without this every later test would fail for want of a worker. Each restart is said in
+    the session's summary."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(name="session-worker-supervisor", daemon=True)
+        self.worker = worker
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            code = self.worker.proc.poll()
+            if code is not None and not self.stopping.is_set():
+                restarts.append(f"{time.strftime('%H:%M:%S')} the session's worker exited "
+                                f"with {code}; restarted (its log: {self.worker.log_path})")
+                self.worker.restart()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in restarts:
+        terminalreporter.write_line(f"WARNING: {line}", yellow=True)
     if notable_lines:
         terminalreporter.section("the session's worker and gateway logs")
         for line in notable_lines:
@@ -104,13 +135,18 @@ def own_broker(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def worker(services: Services) -> Iterator[Worker]:
     """One worker for the session; it is ready once a probe reading reached PostgreSQL."""
+    # STALL_SECONDS 20: a stalled worker exits (and is restarted) well within a test's wait
     w = start_worker(services.bootstrap, services.dsn, services.data_dir,
                      TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID,
-                     ALERT_INTERVAL_SECONDS="10")  # the alert test waits for its ticks
+                     ALERT_INTERVAL_SECONDS="10",  # the alert test waits for its ticks
+                     STALL_SECONDS="20")
     probe = f"probe-{uid()}"
     publish(services.bootstrap, [{"meterId": probe, "kwhConsumedAc": 0.1, "voltage": 230,
                                   "timestamp": "2026-01-01T00:00:00Z"}])
     wait_until(lambda: query(services.dsn, "SELECT 1 FROM meter_live WHERE meter_id = %s",
                              (probe,)), timeout=90, what="the worker to process a probe")
+    supervisor = Supervisor(w)
+    supervisor.start()
     yield w
+    supervisor.stop()
     w.stop()

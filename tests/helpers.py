@@ -125,6 +125,7 @@ class Gateway:
         return self.log_path.read_text(errors="replace")
 
 
+WORKER_COMMAND = [sys.executable, "-m", "processor.ops.cli", "worker"]
 OWNS = re.compile(r"worker owns partitions \[([\d, ]*)\]")  # its log line at each assignment
 
 
@@ -152,6 +153,14 @@ class Worker:
         """The partitions of the last assignment it logged (none before the first)."""
         found = OWNS.findall(self.log())
         return [int(p) for p in found[-1].split(",") if p.strip()] if found else []
+
+    def restart(self) -> None:
+        """Start the worker again, on the same port with the same environment (its gateway
+        goes on forwarding to it), appending to the same log."""
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(WORKER_COMMAND, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT, cwd=ROOT)
+        wait_healthy(self.proc, self.direct_url, "the restarted worker", self.log)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Stops the worker (its exit code is returned), then its gateway."""
@@ -207,8 +216,8 @@ def start_worker(bootstrap: str, dsn: str, log_dir: Path, gateway: bool = True,
     full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
                 "WEB_PORT": str(port), "DATA_DIR": str(log_dir), **env}
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", "worker"], env=full_env,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(WORKER_COMMAND, env=full_env, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
     worker = Worker(proc, port, log_path, full_env)
     wait_healthy(proc, worker.direct_url, "the worker", worker.log)
     if gateway:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
+import threading
 import types
 from typing import Any
 
@@ -110,6 +112,24 @@ def unacked(app: Any, topic: str) -> str:
                 for tp, subscribed in list(index.items()) if tp.topic == topic
                 for c in subscribed}
     return f"channels {sorted(channels)}; unacked (partition, offset, refcount): {messages[:20]}"
+
+
+def thread_stacks() -> list[str]:
+    """Where every other thread of the process is (librdkafka calls made through
+    ``asyncio.to_thread``, the consumer's thread), innermost frames last."""
+    lines = []
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue
+        frames: list[str] = []
+        f: Any = frame
+        while f is not None and len(frames) < 8:
+            frames.append(f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} "
+                          f"{f.f_code.co_name}")
+            f = f.f_back
+        lines.append(f"{names.get(ident, ident)}: {' < '.join(frames)}")
+    return lines
 
 
 def flow_state(app: Any) -> str:
@@ -214,10 +234,12 @@ def register(p: Pipeline) -> None:
             log.critical("agent %s", line)
         try:
             log.critical("flow: %s", flow_state(app))
-            for stall in stalls:
-                log.critical("%s: %s", stall.topic, unacked(app, stall.topic))
+            for topic in sorted(set(watchdog.topics.values())):
+                log.critical("%s: %s", topic, unacked(app, topic))
             for line in take_states():
                 log.critical("take %s", line)
+            for line in thread_stacks():
+                log.critical("thread %s", line)
             for line in task_stacks():
                 log.critical("task %s", line)
         except Exception as exc:  # noqa: BLE001 - a diagnostic: never in the way of the exit
