@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     web_port: int = Field(default=3000, ge=1, le=65535)
     web_bind: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     telemetry_partitions: int = Field(default=8, ge=1, le=1024)
+    topic_replication_factor: int = Field(
+        default=1, ge=1, le=32,
+        description="Copies of every topic's partitions the system creates (1: one broker; 3 on "
+                    "a three-broker cluster). Applied when a topic is created.",
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1, le=32,
+        description="min.insync.replicas of the topics the system creates: how many copies "
+                    "must have a record before the broker acks it (producers use acks=all; 2 "
+                    "on a three-broker cluster). At most TOPIC_REPLICATION_FACTOR.",
+    )
+    raw_retention_hours: float = Field(
+        default=168.0, gt=0,
+        description="How long telemetry.raw keeps readings (retention.ms, set when the topic is "
+                    "created): the window within which `replay` can re-process them.",
+    )
     efficiency_threshold: float = Field(default=0.85, gt=0, le=2)
     min_charge_kwh: float = Field(
         default=2.0, ge=0,

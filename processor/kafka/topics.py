@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -12,6 +13,7 @@ from processor.domain.kinds import METER as METER_KIND
 from processor.domain.kinds import VEHICLE as VEHICLE_KIND
 from processor.errors import StartupError
 from processor.kafka.security import client_config
+from processor.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +37,58 @@ def required_topics(app_id: str, partitions: int) -> dict[str, int]:
     return topics
 
 
-def topic_config(name: str) -> dict[str, str]:
-    """Changelogs are compacted: the latest value of every key is kept, whatever its age, so a
-    device silent for longer than the retention period is still in the recovered tables."""
-    return {"cleanup.policy": "compact"} if name.endswith("-changelog") else {}
+@dataclass(frozen=True)
+class TopicLayout:
+    """How the topics the system creates are replicated and kept (``TOPIC_REPLICATION_FACTOR``,
+    ``TOPIC_MIN_INSYNC_REPLICAS``, ``RAW_RETENTION_HOURS``); the defaults suit one broker."""
+
+    replication: int = 1
+    min_insync: int = 1
+    raw_retention_ms: int = 7 * 24 * 3600 * 1000
+
+    def __post_init__(self) -> None:
+        if self.min_insync > self.replication:
+            raise StartupError(
+                f"TOPIC_MIN_INSYNC_REPLICAS={self.min_insync} is more than "
+                f"TOPIC_REPLICATION_FACTOR={self.replication}: no record could ever be "
+                "acknowledged. On three brokers: TOPIC_REPLICATION_FACTOR=3, "
+                "TOPIC_MIN_INSYNC_REPLICAS=2.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicLayout:
+        return cls(settings.topic_replication_factor, settings.topic_min_insync_replicas,
+                   round(settings.raw_retention_hours * 3600 * 1000))
+
+    def config(self, name: str) -> dict[str, str]:
+        """A topic's configuration. Changelogs are compacted: the latest value of every key is
+        kept, whatever its age, so a device silent for longer than the retention period is still
+        in the recovered tables. The raw topic keeps its readings ``raw_retention_ms``."""
+        config = {"min.insync.replicas": str(self.min_insync)}
+        if name.endswith("-changelog"):
+            config["cleanup.policy"] = "compact"
+        if name == RAW:
+            config["retention.ms"] = str(self.raw_retention_ms)
+        return config
 
 
-def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float = 30.0) -> None:
-    """Create missing topics; refuse to go on if one exists with the wrong partition count.
+def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float = 30.0,
+                  layout: TopicLayout | None = None) -> None:
+    """Create missing topics (laid out as ``layout``, by default this process's settings);
+    refuse to go on if one exists with the wrong partition count.
 
     A broker that auto-creates topics (Tansu makes 4 partitions) would otherwise hand Faust a
-    topic whose partitions disagree with its tables, and the worker would crash later.
+    topic whose partitions disagree with its tables, and the worker would crash later. Topics
+    that exist keep their replication and configuration (change those with the broker's tools).
     """
+    layout = layout or TopicLayout.from_settings(get_settings())
     admin = AdminClient(client_config(bootstrap))
     wanted = required_topics(app_id, partitions)
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
         raise ConnectionError(broker_unreachable_message(bootstrap)) from exc
-    missing = [NewTopic(t, num_partitions=n, replication_factor=-1, config=topic_config(t))
+    missing = [NewTopic(t, num_partitions=n, replication_factor=layout.replication,
+                        config=layout.config(t))
                for t, n in wanted.items() if t not in existing]
     if missing:
         futures = admin.create_topics(missing, operation_timeout=timeout)
