@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.unit.kafka.pki import Pki, make_pki
+from tests.pki import Pki, make_pki
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from processor.errors import StartupError
 from processor.kafka.faust_credentials import faust_credentials
 from processor.kafka.security import KafkaSecurity
 from processor.settings import Settings
-from tests.unit.kafka.pki import Pki
+from tests.pki import Pki
 
 PASSWORD = "hunter2-not-for-logs"
 

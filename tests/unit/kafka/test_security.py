@@ -17,7 +17,7 @@ from processor.errors import StartupError
 from processor.kafka.producer import producer_config
 from processor.kafka.security import KafkaSecurity, client_config, configured
 from processor.settings import Settings, get_settings
-from tests.unit.kafka.pki import Pki
+from tests.pki import Pki
 
 PASSWORD = "hunter2-not-for-logs"
 NOWHERE = "127.0.0.1:9"  # nothing listens: a client is made, never connected

@@ -1,4 +1,5 @@
-"""A throwaway PKI for the Kafka security tests: a CA, a broker certificate and a client one.
+"""A throwaway PKI for the TLS tests (Kafka clients, PostgreSQL): a CA, a server certificate
+and a client one.
 
 Made with the ``openssl`` command: the ``cryptography`` package is not a dependency of the
 project. ``conftest.py`` makes one per session, in a temporary folder.
