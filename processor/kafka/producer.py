@@ -30,11 +30,13 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 def check_broker(bootstrap: str, timeout: float = 10.0) -> None:
     """Fail early, naming the address, when no broker answers there."""
-    admin = AdminClient(client_config(bootstrap))
+    errors: list[str] = []  # a TLS or SASL refusal says why
+    admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str())))
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise ConnectionError(broker_unreachable_message(bootstrap)) from exc
+        admin.poll(0)  # serves the error callbacks librdkafka queued meanwhile
+        raise ConnectionError(broker_unreachable_message(bootstrap, errors)) from exc
 
 
 @dataclass

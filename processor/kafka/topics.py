@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -81,12 +82,14 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
     that exist keep their replication and configuration (change those with the broker's tools).
     """
     layout = layout or TopicLayout.from_settings(get_settings())
-    admin = AdminClient(client_config(bootstrap))
+    errors: list[str] = []  # what librdkafka met connecting (a TLS or SASL refusal says why)
+    admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str())))
     wanted = required_topics(app_id, partitions)
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise ConnectionError(broker_unreachable_message(bootstrap)) from exc
+        admin.poll(0)  # serves the error callbacks librdkafka queued meanwhile
+        raise ConnectionError(broker_unreachable_message(bootstrap, errors)) from exc
     missing = [NewTopic(t, num_partitions=n, replication_factor=layout.replication,
                         config=layout.config(t))
                for t, n in wanted.items() if t not in existing]
@@ -108,7 +111,19 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
             f"{wrong}. Delete them or set TELEMETRY_PARTITIONS to match.")
 
 
-def broker_unreachable_message(bootstrap: str) -> str:
+# librdkafka's words for a broker that answered but refused the connection's security
+SECURITY_REFUSALS = ("SSL handshake failed", "SASL authentication", "Authentication failed")
+
+
+def broker_unreachable_message(bootstrap: str, errors: Sequence[str] = ()) -> str:
+    """Why no client got through to ``bootstrap``, and what to do: a TLS or SASL refusal
+    (from the client's ``errors``) names the settings to check rather than the address."""
+    refused = [e for e in errors if any(words in e for words in SECURITY_REFUSALS)]
+    if refused:
+        reason = refused[-1].split(": ", 1)[-1] if "/bootstrap: " in refused[-1] else refused[-1]
+        return (f"Kafka at {bootstrap} refused the connection's security: {reason}. Check "
+                "KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE (the CA that signed the brokers' "
+                "certificates) and the KAFKA_SASL_* login.")
     return (
         f"cannot reach Kafka at {bootstrap}. Start the broker there, fix "
         "KAFKA_BOOTSTRAP_SERVERS, or unset it to start the embedded broker."

