@@ -18,7 +18,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,49 +29,23 @@ from processor.ops.embedded import EmbeddedBroker, free_port
 from tests.conftest import APP_ID, PARTITIONS
 from tests.helpers import ROOT, http_json, query, start_worker, uid, wait_until
 from tests.pki import Pki, make_pki
+from tests.tls_front import both_ways, serving
 
 pytestmark = pytest.mark.integration
-
-
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, ssl.SSLError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    with contextlib.suppress(Exception):
-        writer.close()
 
 
 @contextlib.contextmanager
 def tls_front(context: ssl.SSLContext, port: int, target: int) -> Iterator[list[int]]:
     """TLS on 127.0.0.1:``port`` in front of plaintext 127.0.0.1:``target``; gives the list of
     TLS connections completed (one entry each)."""
-    loop = asyncio.new_event_loop()
     accepted: list[int] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.append(1)
-        broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", target)
-        await asyncio.gather(pipe(reader, broker_writer), pipe(broker_reader, writer))
+        await both_ways((reader, writer), await asyncio.open_connection("127.0.0.1", target))
 
-    async def stop(server: asyncio.Server) -> None:
-        server.close()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = asyncio.run_coroutine_threadsafe(
-        asyncio.start_server(serve, "127.0.0.1", port, ssl=context), loop).result(10)
-    try:
+    with serving(serve, port, context):
         yield accepted
-    finally:
-        asyncio.run_coroutine_threadsafe(stop(server), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 @pytest.fixture

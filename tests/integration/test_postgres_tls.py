@@ -16,7 +16,6 @@ import contextlib
 import shutil
 import ssl
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,26 +29,16 @@ from processor.errors import StartupError
 from processor.ops.startup import require_database
 from tests.conftest import Services
 from tests.pki import Pki, make_pki
+from tests.tls_front import both_ways, serving
 
 pytestmark = pytest.mark.integration
 
 SSL_REQUEST, GSSENC_REQUEST = 80877103, 80877104  # the request codes of the PostgreSQL protocol
 
 
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, ssl.SSLError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    with contextlib.suppress(Exception):
-        writer.close()
-
-
 @contextlib.contextmanager
 def tls_terminator(context: ssl.SSLContext, socket: str) -> Iterator[int]:
     """A TLS front for the PostgreSQL listening on Unix socket ``socket``; gives its port."""
-    loop = asyncio.new_event_loop()
-
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:  # SSLRequest (after a GSSENCRequest, which is declined)
             length, code = struct.unpack("!ii", await reader.readexactly(8))
@@ -63,29 +52,10 @@ def tls_terminator(context: ssl.SSLContext, socket: str) -> Iterator[int]:
         writer.write(b"S")
         await writer.drain()
         await writer.start_tls(context)
-        server_reader, server_writer = await asyncio.open_unix_connection(socket)
-        await asyncio.gather(pipe(reader, server_writer), pipe(server_reader, writer))
+        await both_ways((reader, writer), await asyncio.open_unix_connection(socket))
 
-    async def start() -> asyncio.Server:
-        return await asyncio.start_server(serve, "127.0.0.1", 0)
-
-    async def stop(server: asyncio.Server) -> None:
-        server.close()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        asyncio.run_coroutine_threadsafe(stop(server), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serving(serve) as port:
+        yield port
 
 
 @pytest.fixture
