@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -85,11 +86,16 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
     errors: list[str] = []  # what librdkafka met connecting (a TLS or SASL refusal says why)
     admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str())))
     wanted = required_topics(app_id, partitions)
-    try:
-        existing = admin.list_topics(timeout=timeout).topics
-    except KafkaException as exc:
-        admin.poll(0)  # serves the error callbacks librdkafka queued meanwhile
-        raise ConnectionError(broker_unreachable_message(bootstrap, errors)) from exc
+    deadline = time.monotonic() + timeout
+    while True:  # asked in short rounds: a refused TLS or SASL is final, said at once
+        try:
+            existing = admin.list_topics(
+                timeout=max(0.1, min(5.0, deadline - time.monotonic()))).topics
+            break
+        except KafkaException as exc:
+            admin.poll(0)  # serves the error callbacks librdkafka queued meanwhile
+            if security_refusals(errors) or time.monotonic() >= deadline:
+                raise ConnectionError(broker_unreachable_message(bootstrap, errors)) from exc
     missing = [NewTopic(t, num_partitions=n, replication_factor=layout.replication,
                         config=layout.config(t))
                for t, n in wanted.items() if t not in existing]
@@ -115,10 +121,14 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
 SECURITY_REFUSALS = ("SSL handshake failed", "SASL authentication", "Authentication failed")
 
 
+def security_refusals(errors: Sequence[str]) -> list[str]:
+    return [e for e in errors if any(words in e for words in SECURITY_REFUSALS)]
+
+
 def broker_unreachable_message(bootstrap: str, errors: Sequence[str] = ()) -> str:
     """Why no client got through to ``bootstrap``, and what to do: a TLS or SASL refusal
     (from the client's ``errors``) names the settings to check rather than the address."""
-    refused = [e for e in errors if any(words in e for words in SECURITY_REFUSALS)]
+    refused = security_refusals(errors)
     if refused:
         reason = refused[-1].split(": ", 1)[-1] if "/bootstrap: " in refused[-1] else refused[-1]
         return (f"Kafka at {bootstrap} refused the connection's security: {reason}. Check "
