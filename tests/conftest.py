@@ -99,7 +99,7 @@ def services(request: pytest.FixtureRequest) -> Iterator[Services]:
     finally:
         broker.stop()
         pg.stop()
-        if request.session.testsfailed:
+        if request.session.testsfailed or restarts:  # what ended the worker, too
             keep_notable_lines(data_dir)
         if os.environ.get("KEEP_TEST_DATA"):
             print(f"\nkept {data_dir}")
