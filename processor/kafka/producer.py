@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, Producer
 
 from processor.kafka.security import client_config
-from processor.kafka.topics import broker_unreachable_message
+from processor.kafka.topics import connected_admin
 
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
@@ -29,14 +28,9 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 
 def check_broker(bootstrap: str, timeout: float = 10.0) -> None:
-    """Fail early, naming the address, when no broker answers there."""
-    errors: list[str] = []  # a TLS or SASL refusal says why
-    admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str())))
-    try:
-        admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        admin.poll(0)  # serves the error callbacks librdkafka queued meanwhile
-        raise ConnectionError(broker_unreachable_message(bootstrap, errors)) from exc
+    """Fail early, naming the address (or the TLS or SASL refusal), when no broker answers
+    there."""
+    connected_admin(bootstrap, timeout)
 
 
 @dataclass

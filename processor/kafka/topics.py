@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -73,6 +74,24 @@ class TopicLayout:
         return config
 
 
+def connected_admin(bootstrap: str, timeout: float) -> tuple[AdminClient, dict[str, Any]]:
+    """An admin client that got the brokers' metadata (returned with it), or ConnectionError
+    saying why not. Asked in rounds of 5 s: a refused TLS or SASL is final, said at once, with
+    librdkafka's reason (its error callbacks) rather than as an unreachable address."""
+    errors: list[str] = []
+    admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str())))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            topics = admin.list_topics(
+                timeout=max(0.1, min(5.0, deadline - time.monotonic()))).topics
+            return admin, topics
+        except KafkaException as exc:
+            admin.poll(0)  # serves the error callbacks librdkafka queued meanwhile
+            if security_refusals(errors) or time.monotonic() >= deadline:
+                raise ConnectionError(broker_unreachable_message(bootstrap, errors)) from exc
+
+
 def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float = 30.0,
                   layout: TopicLayout | None = None) -> None:
     """Create missing topics (laid out as ``layout``, by default this process's settings);
@@ -83,19 +102,8 @@ def ensure_topics(bootstrap: str, app_id: str, partitions: int, timeout: float =
     that exist keep their replication and configuration (change those with the broker's tools).
     """
     layout = layout or TopicLayout.from_settings(get_settings())
-    errors: list[str] = []  # what librdkafka met connecting (a TLS or SASL refusal says why)
-    admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str())))
+    admin, existing = connected_admin(bootstrap, timeout)
     wanted = required_topics(app_id, partitions)
-    deadline = time.monotonic() + timeout
-    while True:  # asked in short rounds: a refused TLS or SASL is final, said at once
-        try:
-            existing = admin.list_topics(
-                timeout=max(0.1, min(5.0, deadline - time.monotonic()))).topics
-            break
-        except KafkaException as exc:
-            admin.poll(0)  # serves the error callbacks librdkafka queued meanwhile
-            if security_refusals(errors) or time.monotonic() >= deadline:
-                raise ConnectionError(broker_unreachable_message(bootstrap, errors)) from exc
     missing = [NewTopic(t, num_partitions=n, replication_factor=layout.replication,
                         config=layout.config(t))
                for t, n in wanted.items() if t not in existing]
