@@ -38,6 +38,10 @@ from processor.stream.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 
+def where(frame: Any) -> str:
+    return f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
+
+
 def awaiting(coro: Any) -> list[str]:
     """The chain of awaits a coroutine is suspended in, outermost first (``Task.get_stack``
     gives only the outermost frame of a suspended coroutine); what it ends in names the rest
@@ -48,8 +52,7 @@ def awaiting(coro: Any) -> list[str]:
         frame = (getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
                  or getattr(obj, "ag_frame", None))
         if frame is not None:
-            chain.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} "
-                         f"{frame.f_code.co_name}")
+            chain.append(where(frame))
             obj = (getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
                    or getattr(obj, "ag_await", None))
         elif getattr(obj, "it", None) is not None:  # a Faust actor wraps its coroutine
@@ -125,8 +128,7 @@ def thread_stacks() -> list[str]:
         frames: list[str] = []
         f: Any = frame
         while f is not None and len(frames) < 8:
-            frames.append(f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} "
-                          f"{f.f_code.co_name}")
+            frames.append(where(f))
             f = f.f_back
         lines.append(f"{names.get(ident, ident)}: {' < '.join(frames)}")
     return lines

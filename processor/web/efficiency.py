@@ -36,7 +36,7 @@ from processor.domain.recent_hours import TablePieces, tables_from, with_table_h
 from processor.stream.pipeline import Pipeline
 from processor.web.efficiency_openapi import describe_analytics
 from processor.web.hours import DatabaseUnavailable, device_hours
-from processor.web.owners import SOURCE, wants_postgresql
+from processor.web.owners import SOURCE, database_unavailable, wants_postgresql
 from processor.web.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -147,8 +147,7 @@ def register(p: Pipeline, res: Resources) -> None:
         try:
             found, source = await with_recent_hours(p, res, vehicle_id, rows)
         except DatabaseUnavailable as exc:
-            return view.json({"error": f"the database is unavailable ({exc}); retry later"},
-                             status=503)
+            return database_unavailable(view, exc)
         return start, end, found, source
 
     @p.app.page("/v1/analytics/performance/{vehicle_id}")

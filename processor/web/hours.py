@@ -29,7 +29,13 @@ from processor.domain.table_entries import hour_key
 from processor.stream.ownership import owner
 from processor.stream.pipeline import Pipeline
 from processor.web.live import DEVICE_ID
-from processor.web.owners import FORWARDED, SOURCE, ask_owner, wants_postgresql
+from processor.web.owners import (
+    FORWARDED,
+    SOURCE,
+    ask_owner,
+    database_unavailable,
+    wants_postgresql,
+)
 
 if TYPE_CHECKING:
     from processor.web.resources import Resources
@@ -152,8 +158,7 @@ def _register(p: Pipeline, res: Resources, kind: DeviceKind) -> None:
                     forwarded=FORWARDED in request.headers)
             except DatabaseUnavailable as exc:
                 log.warning("hours of %s %r: database unavailable: %s", kind.name, id, exc)
-                return self.json({"error": f"the database is unavailable ({exc}); "
-                                           "retry later"}, status=503)
+                return database_unavailable(self, exc)
             return self.json(hours_document(kind, id, lo, hi, found), headers={SOURCE: source})
 
     DeviceHours.__name__ = DeviceHours.__qualname__ = f"{kind.name.capitalize()}Hours"

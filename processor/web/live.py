@@ -30,7 +30,13 @@ from processor.domain.kinds import KINDS, DeviceKind
 from processor.domain.readings import DEVICE_ID_PATTERN
 from processor.stream.ownership import owner
 from processor.stream.pipeline import Pipeline
-from processor.web.owners import FORWARDED, SOURCE, ask_owner, wants_postgresql
+from processor.web.owners import (
+    FORWARDED,
+    SOURCE,
+    ask_owner,
+    database_unavailable,
+    wants_postgresql,
+)
 
 if TYPE_CHECKING:
     from processor.web.resources import Resources
@@ -109,8 +115,7 @@ def _register(p: Pipeline, res: Resources, kind: DeviceKind, path: str) -> None:
                 document = await fetch_live(res, kind, id)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 log.warning("live %s %r: database unavailable: %s", kind.name, id, exc)
-                return self.json({"error": f"the database is unavailable ({exc}); "
-                                           "retry later"}, status=503)
+                return database_unavailable(self, exc)
             if document is None:
                 return self.json({"error": f"unknown {kind.name} {id!r}: no reading of it has "
                                            "been stored"}, status=404,

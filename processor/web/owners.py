@@ -32,6 +32,11 @@ class Answer:
     source: str  # the owner's X-Live-Source
 
 
+def database_unavailable(view: Any, exc: BaseException) -> Any:
+    """The 503 a read answers when PostgreSQL, the fallback of every table read, is away."""
+    return view.json({"error": f"the database is unavailable ({exc}); retry later"}, status=503)
+
+
 def wants_postgresql(headers: Any) -> bool:
     return headers.get(SOURCE) == "postgresql"
 
