@@ -36,13 +36,16 @@ class Services:
 # Lines of the session's worker logs kept for the terminal summary when a test failed: CI
 # prints the summary, and the logs go with the session's folder.
 NOTABLE = re.compile(r"CRITICAL|ERROR|stalled|partitions:|Traceback")
+# A stall's every task and thread stack: in the log, but they would push the stall's own lines
+# (what stalled, its partitions, channels, takes) out of the summary's last 25.
+STACKS = re.compile(r"watchdog: (task|thread) ")
 notable_lines: list[str] = []
 
 
 def keep_notable_lines(data_dir: Path) -> None:
     for log in sorted(data_dir.glob("*.log")):
         lines = [line[:500] for line in log.read_text(errors="replace").splitlines()
-                 if NOTABLE.search(line)]
+                 if NOTABLE.search(line) and not STACKS.search(line)]
         if lines:
             notable_lines.append(f"--- {log.name} ({len(lines)} notable lines, the last 25)")
             notable_lines.extend(lines[-25:])
