@@ -11,6 +11,7 @@ on the broker, or raises.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from confluent_kafka import Producer
@@ -31,6 +32,10 @@ class Outbox:
         self.producer = Producer(producer_config(
             bootstrap, **{"linger.ms": 2, "delivery.report.only.error": True}))
         self.pending = 0  # records produced since the last flush
+        # A thread of its own: in the event loop's default executor (6 threads on 2 cores) a
+        # flush queued behind readiness probes, the topic watch and the other outboxes, and a
+        # router that waits for its flush holds up the consumer's delivery to every agent.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-flush")
 
     def send(self, topic: str, value: bytes | None, key: bytes | None,
              partition: int = -1) -> None:
@@ -41,7 +46,9 @@ class Outbox:
     async def flush(self, timeout: float = 60.0) -> None:
         """Return once every queued record is on the broker; raise if any was not."""
         if self.pending:
-            remaining: Any = await asyncio.to_thread(self.producer.flush, timeout)
+            loop = asyncio.get_running_loop()
+            remaining: Any = await loop.run_in_executor(self.executor, self.producer.flush,
+                                                        timeout)
             self.pending = 0
             if remaining:
                 raise DeliveryError(f"{remaining} records not delivered in {timeout}s")
