@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processor.domain.api_keys import is_loopback
 from processor.domain.efficiency import Rules
 
 
@@ -53,7 +54,23 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default=Path(".energy"), description="Local state (embedded services).")
     web_port: int = Field(default=3000, ge=1, le=65535)
-    web_bind: str = Field(default="127.0.0.1", description="Address the web server binds to.")
+    web_bind: str = Field(
+        default="127.0.0.1",
+        description="Address the web server binds to. Beyond loopback the API requires keys "
+                    "(`energy-ingest keys create`) and will not start without one; on loopback "
+                    "it requires them once one exists (docs/security.md).",
+    )
+    read_auth: bool = Field(
+        default=True,
+        description="Whether reads (analytics, live state, the web view) need a key with the "
+                    "read scope when keys are required; READ_AUTH=off leaves them open while "
+                    "ingest and changes still need keys.",
+    )
+    api_keys_refresh_seconds: float = Field(
+        default=5.0, gt=0,
+        description="How often each HTTP process reads the active API keys again: the longest "
+                    "a revoked key still works. A new key works at once.",
+    )
     telemetry_partitions: int = Field(default=8, ge=1, le=1024)
     topic_replication_factor: int = Field(
         default=1, ge=1, le=32,
@@ -266,6 +283,11 @@ class Settings(BaseSettings):
         if host in ("0.0.0.0", "::", ""):
             host = socket.gethostname()
         return f"http://{host}:{self.web_port}"
+
+    @property
+    def bind_public(self) -> bool:
+        """Whether WEB_BIND may be reached from beyond this machine."""
+        return not is_loopback(self.web_bind)
 
     @property
     def database_dsn(self) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -110,29 +111,43 @@ def services(request: pytest.FixtureRequest) -> Iterator[Services]:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture
-def own_database(services: Services) -> Iterator[str]:
-    """A migrated database of the test's own on the session's server (no daily partitions:
-    rows land in the default ones), dropped afterwards."""
+@contextlib.contextmanager
+def separate_database(server_dsn: str) -> Iterator[str]:
+    """A migrated database of its own on the session's server (no daily partitions: rows land
+    in the default ones), dropped afterwards."""
     name = f"own_{uid()}"
-    with psycopg.connect(services.dsn, autocommit=True) as conn:
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    own = make_conninfo(services.dsn, dbname=name)
-    migrate(own, ahead_days=0, behind_days=0)
-    yield own
-    with psycopg.connect(services.dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    own = make_conninfo(server_dsn, dbname=name)
+    try:
+        migrate(own, ahead_days=0, behind_days=0)
+        yield own
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[str]:
-    """A broker of the test's own, so its workers are the only ones on its topics."""
-    broker = EmbeddedBroker.start(tmp_path)
+@contextlib.contextmanager
+def separate_broker(directory: Path) -> Iterator[str]:
+    """A broker of its own, so its workers are the only ones on its topics."""
+    broker = EmbeddedBroker.start(directory)
     try:
         ensure_topics(broker.bootstrap, APP_ID, PARTITIONS)
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def own_database(services: Services) -> Iterator[str]:
+    with separate_database(services.dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[str]:
+    with separate_broker(tmp_path) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from processor.gateway import metrics
+from processor.gateway.auth import Auth
 from processor.gateway.exposition import merge
 from processor.gateway.forward import Forwarder, NoWorker
 from processor.gateway.ingest import Ingest
@@ -43,15 +44,18 @@ class Gateway:
                                    settings.http_publish_timeout)
         self.ingest = Ingest(settings, self.publisher)
         self.forwarder = Forwarder(settings.worker_url_list)
+        self.auth = Auth(settings)
 
     # --- RSGI -------------------------------------------------------------------------------
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.publisher.producer()  # connect now rather than at the first request
+        self.auth.start(loop)
         metrics.TALLY.flush_every(loop)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.forwarder.close())
+        self.auth.stop(loop)
         self.publisher.close()
         metrics.TALLY.flush()
 
@@ -63,7 +67,10 @@ class Gateway:
         route = ("ingest" if path == INGEST else
                  "own" if method in ("GET", "HEAD") and path in OWN_PATHS else "forward")
         try:
-            if route == "ingest":
+            verdict = await self.auth.verdict(method, path, scope.query_string, scope.headers)
+            if not verdict.allowed:
+                status = await self.auth.refuse(protocol, method, verdict)
+            elif route == "ingest":
                 status = await self.serve_ingest(scope, protocol, method)
             elif route == "own":
                 status = await self.serve_own(scope, protocol, path)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from processor.errors import EXIT_STARTUP, StartupError
-from processor.ops.startup import require_database, require_free_port, require_kafka_security
+from processor.ops.startup import (
+    require_api_keys,
+    require_database,
+    require_free_port,
+    require_kafka_security,
+)
 from processor.settings import Settings, get_settings
 
 log = logging.getLogger("energy-ingest")
@@ -61,6 +67,30 @@ def running_dsn(settings: Settings) -> str:
     return running_service(settings, settings.database_dsn, "dsn", "DATABASE_URL", "database")
 
 
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The configured PostgreSQL, else the embedded one a running `up` started, else the
+    embedded one, started for the command (and migrated)."""
+    from processor.ops.embedded import EmbeddedPostgres
+    from processor.ops.services_file import running_services
+
+    if settings.database_dsn:
+        yield settings.database_dsn
+        return
+    info = running_services(settings.data_dir)
+    if info:
+        yield str(info["dsn"])
+        return
+    from db.migrate import migrate
+
+    pg = EmbeddedPostgres.start(settings.data_dir)
+    try:
+        migrate(pg.dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
+        yield pg.dsn
+    finally:
+        pg.stop()
+
+
 def parse_time(text: str) -> datetime:
     """ISO-8601 (UTC when no zone is given) or a duration ago: 90s, 30m, 2h, 1d."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -101,18 +131,10 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_partitions(settings: Settings, args: argparse.Namespace) -> int:
     """Create history partitions ahead and apply RETENTION_DAYS now (the worker does it hourly)."""
-    import contextlib
-
     from db.partitions import maintain_partitions
-    from processor.ops.embedded import EmbeddedPostgres
 
     retention = settings.retention_days if args.retention_days is None else args.retention_days
-    with contextlib.ExitStack() as stack:
-        dsn = settings.database_dsn
-        if not dsn:
-            pg = EmbeddedPostgres.start(settings.data_dir)
-            stack.callback(pg.stop)
-            dsn = pg.dsn
+    with database(settings) as dsn:
         try:
             report = maintain_partitions(dsn, ahead_days=settings.partitions_ahead_days,
                                          retention_days=retention)
@@ -122,6 +144,28 @@ def cmd_partitions(settings: Settings, args: argparse.Namespace) -> int:
         print(line)
     if not report.changed:
         print("partitions: nothing to create or drop")
+    return 0
+
+
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """Make, list and revoke the API keys (kept in PostgreSQL as digests)."""
+    from processor.domain.api_keys import Scope, key_id_of, parse_scopes
+    from processor.ops import keys
+
+    scopes: tuple[Scope, ...] = ()
+    if args.action == "create":
+        try:
+            scopes = parse_scopes(args.scope or [])
+        except ValueError as exc:
+            raise SystemExit(f"error: --scope: {exc}") from None
+    with database(settings) as dsn:
+        require_database(dsn)
+        if args.action == "create":
+            keys.create(dsn, scopes, args.name, settings)
+        elif args.action == "list":
+            keys.show(dsn)
+        elif not keys.revoke(dsn, key_id_of(args.key_id) or args.key_id, settings):
+            return 1
     return 0
 
 
@@ -147,6 +191,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         os.environ["WEB_PORT"] = str(args.web_port)
     require_database(dsn)
     migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
+    require_api_keys(settings, dsn)
     ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
     pipeline = build_app(settings, dsn)
     # Checked last, just before Faust binds it: the smaller the gap, the rarer a race.
@@ -168,6 +213,9 @@ def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers is not None:
         settings = settings.model_copy(update={"worker_urls": args.workers})
     bootstrap = producer_bootstrap(settings)
+    if settings.database_dsn:
+        require_database(settings.database_dsn)
+    require_api_keys(settings, settings.database_dsn)
     require_free_port(settings.web_bind, settings.web_port)
     serve(settings, bootstrap)
     return 0
@@ -234,6 +282,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     with services(settings) as (bootstrap, dsn, broker):
         require_database(dsn)
         migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
+        require_api_keys(settings, dsn)
         ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
         write_services_file(settings.data_dir, bootstrap, dsn)
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn}
@@ -287,6 +336,20 @@ def parser() -> argparse.ArgumentParser:
     gateway.add_argument("--workers", default=None, metavar="URLS",
                          help="overrides WORKER_URLS: the workers' base URLs, comma-separated")
     gateway.set_defaults(func=cmd_gateway)
+
+    keys = sub.add_parser("keys", help="make, list and revoke API keys",
+                          description="API keys for the HTTP API and the web view. Beyond "
+                                      "loopback (WEB_BIND) the API requires them; on loopback, "
+                                      "once one exists.")
+    keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="make a key and print it (once)")
+    create.add_argument("--scope", action="append", required=True, metavar="SCOPES",
+                        help="ingest, admin or read; repeat it or separate with commas")
+    create.add_argument("--name", default="", help="who or what holds it")
+    keys_sub.add_parser("list", help="every key: id, name, scopes, made, revoked")
+    revoke = keys_sub.add_parser("revoke", help="stop a key from working")
+    revoke.add_argument("key_id", metavar="ID", help="its id (keys list), or the whole key")
+    keys.set_defaults(func=cmd_keys)
 
     sub.add_parser("migrate", help="apply database migrations (harmless twice)").set_defaults(
         func=cmd_migrate)

@@ -57,3 +57,21 @@ def require_free_port(host: str, port: int, variable: str = "WEB_PORT") -> None:
                     f"cannot listen on {host}:{port} ({exc.strerror or exc}): another process "
                     f"(another `energy-ingest up`?) uses it. Stop it, or set {variable} to a "
                     "free port.") from None
+
+
+def require_api_keys(settings: Settings, dsn: str | None) -> None:
+    """A server bound beyond loopback starts only with a key to check requests against."""
+    if not settings.bind_public:
+        return
+    where = f"WEB_BIND={settings.web_bind} serves the API beyond this machine, so it requires " \
+            "API keys"
+    if not dsn:
+        raise StartupError(f"{where}, which are kept in PostgreSQL: set DATABASE_URL (or bind "
+                           "to 127.0.0.1).")
+    from db.api_keys import count_active
+
+    if count_active(dsn) == 0:
+        raise StartupError(
+            f"{where}, and none exists yet. Make one, then start again: energy-ingest keys "
+            "create --scope ingest,read,admin --name ops (with the same DATABASE_URL; it is "
+            "printed once). Or bind to 127.0.0.1.")

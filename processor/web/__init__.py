@@ -4,13 +4,15 @@ Users reach them through the gateway (processor/gateway/), which forwards every 
 ingest. Reads: the efficiency figures (``efficiency.py``), live state and recent hours
 (``live.py``, ``hours.py``, asking the owning worker through ``owners.py``), the web view
 (``dashboard.py``); links (``fleet.py``); operations (``health.py``, ``readiness.py``,
-``metrics.py``, ``openapi.py``, ``errors.py``); ``ingest.py`` only with ``WORKER_INGEST``.
+``metrics.py``, ``openapi.py``, ``errors.py``); API keys and the login form (``auth.py``);
+``ingest.py`` only with ``WORKER_INGEST``.
 """
 
 from __future__ import annotations
 
 from processor.stream.pipeline import Pipeline
 from processor.web import (
+    auth,
     dashboard,
     efficiency,
     errors,
@@ -29,6 +31,7 @@ from processor.web.resources import Resources
 def register_web(pipeline: Pipeline) -> None:
     settings = pipeline.settings
     res = Resources(settings, pipeline.dsn, settings.kafka_bootstrap_servers or "")
+    auth.register(pipeline)  # first: its middleware judges every request
     health.register(pipeline)
     errors.register(pipeline)
     ingest.register(pipeline, res)

@@ -34,6 +34,7 @@ from processor.domain.efficiency import (
 from processor.domain.kinds import METER, VEHICLE
 from processor.domain.recent_hours import TablePieces, tables_from, with_table_hours
 from processor.stream.pipeline import Pipeline
+from processor.web.auth import forwardable
 from processor.web.efficiency_openapi import describe_analytics
 from processor.web.hours import DatabaseUnavailable, device_hours
 from processor.web.owners import SOURCE, database_unavailable, wants_postgresql
@@ -95,7 +96,8 @@ async def encode_fleet(body: dict[str, Any]) -> bytes:
 
 
 async def with_recent_hours(p: Pipeline, res: Resources, vehicle_id: str,
-                            rows: list[tuple[datetime, Any, TablePieces]]
+                            rows: list[tuple[datetime, Any, TablePieces]],
+                            credentials: dict[str, str]
                             ) -> tuple[list[tuple[datetime, Any]], str]:
     """The buckets' figures with their table hours added (the vehicle's and each meter's, from
     the owners' tables), and ``table`` when every one came from a table."""
@@ -108,7 +110,7 @@ async def with_recent_hours(p: Pipeline, res: Resources, vehicle_id: str,
     asked = list(spans)
     answers = await asyncio.gather(*(
         device_hours(p, res, kind, device_id, min(lo for lo, _ in spans[kind, device_id]),
-                     max(hi for _, hi in spans[kind, device_id]))
+                     max(hi for _, hi in spans[kind, device_id]), credentials)
         for kind, device_id in asked))
     found = dict(zip(asked, (hours for hours, _source in answers), strict=True))
     meters = {device_id: hours for (kind, device_id), hours in found.items() if kind is METER}
@@ -145,7 +147,8 @@ def register(p: Pipeline, res: Resources) -> None:
         if rows is None:
             return unknown_vehicle(view, vehicle_id)
         try:
-            found, source = await with_recent_hours(p, res, vehicle_id, rows)
+            found, source = await with_recent_hours(p, res, vehicle_id, rows,
+                                                    forwardable(request.headers))
         except DatabaseUnavailable as exc:
             return database_unavailable(view, exc)
         return start, end, found, source

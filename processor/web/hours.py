@@ -28,6 +28,7 @@ from processor.domain.recent_hours import HOUR, Hours, hours, tables_from
 from processor.domain.table_entries import hour_key
 from processor.stream.ownership import owner
 from processor.stream.pipeline import Pipeline
+from processor.web.auth import forwardable
 from processor.web.live import DEVICE_ID
 from processor.web.owners import (
     FORWARDED,
@@ -76,10 +77,12 @@ class DatabaseUnavailable(Exception):
 
 
 async def device_hours(p: Pipeline, res: Resources, kind: DeviceKind, device_id: str,
-                       lo: datetime, hi: datetime, *, postgresql: bool = False,
-                       forwarded: bool = False) -> tuple[dict[datetime, Any], str]:
+                       lo: datetime, hi: datetime, credentials: dict[str, str], *,
+                       postgresql: bool = False, forwarded: bool = False
+                       ) -> tuple[dict[datetime, Any], str]:
     """The device's hourly totals in [lo, hi) (``lo`` a whole hour) and which store gave them:
-    the owner's table when it holds the range, else the rollups. Raises DatabaseUnavailable."""
+    the owner's table when it holds the range, else the rollups. ``credentials``: the
+    request's API key, passed on to the owner. Raises DatabaseUnavailable."""
     table = p.hourly[kind.name]
     if (not postgresql and DEVICE_ID.fullmatch(device_id)
             and lo >= tables_from(p.settings.hourly_window_hours, datetime.now(UTC))):
@@ -90,7 +93,7 @@ async def device_hours(p: Pipeline, res: Resources, kind: DeviceKind, device_id:
             query = urlencode({"from": iso(lo), "to": iso(hi)})
             answer = await ask_owner(p, where.elsewhere,
                                      f"{hours_path(kind, device_id)}?{query}",
-                                     f"hours of {kind.name} {device_id!r}")
+                                     f"hours of {kind.name} {device_id!r}", credentials)
             if answer is not None and answer.status == 200:
                 return read_document(answer.body), answer.source
     try:
@@ -154,7 +157,8 @@ def _register(p: Pipeline, res: Resources, kind: DeviceKind) -> None:
                 return self.json({"error": f"invalid '{name}'", "detail": detail}, status=400)
             try:
                 found, source = await device_hours(
-                    p, res, kind, id, lo, hi, postgresql=wants_postgresql(request.headers),
+                    p, res, kind, id, lo, hi, forwardable(request.headers),
+                    postgresql=wants_postgresql(request.headers),
                     forwarded=FORWARDED in request.headers)
             except DatabaseUnavailable as exc:
                 log.warning("hours of %s %r: database unavailable: %s", kind.name, id, exc)

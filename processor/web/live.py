@@ -30,6 +30,7 @@ from processor.domain.kinds import KINDS, DeviceKind
 from processor.domain.readings import DEVICE_ID_PATTERN
 from processor.stream.ownership import owner
 from processor.stream.pipeline import Pipeline
+from processor.web.auth import forwardable
 from processor.web.owners import (
     FORWARDED,
     SOURCE,
@@ -104,7 +105,8 @@ def _register(p: Pipeline, res: Resources, kind: DeviceKind, path: str) -> None:
                         return self.json(document, headers={SOURCE: "table"})
                 elif where.elsewhere and FORWARDED not in request.headers:
                     answer = await ask_owner(p, where.elsewhere, request.url.raw_path_qs,
-                                             f"live {kind.name}")
+                                             f"live {kind.name}",
+                                             forwardable(request.headers))
                     if answer is not None:
                         return self.bytes(answer.body, content_type="application/json",
                                           status=answer.status, headers={SOURCE: answer.source})

@@ -14,6 +14,7 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from processor.domain.api_keys import required_scope
 from processor.domain.kinds import KINDS
 from processor.domain.readings import DEVICE_ID_PATTERN, MeterReading, VehicleReading
 from processor.settings import Settings
@@ -266,14 +267,42 @@ def document(settings: Settings, routes: dict[str, set[str]] | None = None) -> d
         missing = {m for m in methods if m not in paths.get(path, {})}
         if missing:
             paths.setdefault(path, {}).update(undescribed(path, missing))
+    for path, ops in paths.items():
+        for method, operation in ops.items():
+            with_security(path, method, operation)
     return {
         "openapi": "3.1.0",
         "info": {"title": "energy-ingest", "version": "1",
                  "description": "Smart-meter and EV telemetry: ingestion, live state, "
-                                "analytics. Every worker serves the same API."},
+                                "analytics. Every worker serves the same API. API keys: "
+                                "required beyond loopback (WEB_BIND), and on loopback once one "
+                                "exists; each operation names the scope it needs "
+                                "(docs/security.md)."},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": components(settings)},
+        "components": {"schemas": components(settings), "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+SECURITY_SCHEMES = {
+    "bearerKey": {"type": "http", "scheme": "bearer",
+                  "description": "An API key (energy-ingest keys create) as a bearer token"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                     "description": "The same key in its own header"},
+}
+
+
+def with_security(path: str, method: str, operation: dict[str, Any]) -> None:
+    """The scope an operation needs (processor/domain/api_keys.py), and its refusals."""
+    scope = required_scope(method.upper(), path)
+    if scope is None:
+        operation["security"] = []
+        return
+    operation["security"] = [{"bearerKey": [scope]}, {"apiKeyHeader": [scope]}]
+    responses = operation.setdefault("responses", {})
+    if "default" not in responses:
+        responses.setdefault("401", json_body(ref("Error"), "no API key, or not a valid one "
+                                              "(when keys are required)"))
+        responses.setdefault("403", json_body(ref("Error"), f"the key lacks the {scope} scope"))
 
 
 def served_routes(p: Pipeline) -> dict[str, set[str]]:

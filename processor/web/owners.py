@@ -41,11 +41,13 @@ def wants_postgresql(headers: Any) -> bool:
     return headers.get(SOURCE) == "postgresql"
 
 
-async def ask_owner(p: Pipeline, url: str, path_qs: str, what: str) -> Answer | None:
+async def ask_owner(p: Pipeline, url: str, path_qs: str, what: str,
+                    credentials: dict[str, str]) -> Answer | None:
     """The owner's answer to ``GET {url}{path_qs}``, or None (PostgreSQL answers) when it
-    gives none or a 5xx."""
+    gives none or a 5xx. ``credentials``: the request's API key, which the owner checks too."""
     try:
-        async with p.app.http_client.get(f"{url}{path_qs}", headers={FORWARDED: "1"},
+        async with p.app.http_client.get(f"{url}{path_qs}",
+                                         headers={**credentials, FORWARDED: "1"},
                                          timeout=FORWARD_TIMEOUT) as answer:
             body = await answer.read()
             status, source = answer.status, answer.headers.get(SOURCE, "")

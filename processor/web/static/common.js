@@ -5,6 +5,10 @@ const Energy = {
   withAt(path) { return this.at ? `${path}?at=${encodeURIComponent(this.at)}` : path; },
   async json(path) {
     const response = await fetch(this.withAt(path), { headers: { Accept: "application/json" } });
+    if (response.status === 401) {  // keys are required and the login cookie is missing or stale
+      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+      throw new Error("an API key with the read scope is needed: opening the login page");
+    }
     const body = await response.json();
     if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
     return body;
@@ -18,3 +22,8 @@ const Energy = {
   },
   refreshEvery: 10000,
 };
+// "Log out" is shown once the login form was used (its marker cookie; the key's is HttpOnly).
+document.addEventListener("DOMContentLoaded", () => {
+  const logout = document.getElementById("logout");
+  if (logout) logout.hidden = !document.cookie.split("; ").includes("energy_login=1");
+});
