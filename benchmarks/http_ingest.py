@@ -21,7 +21,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,8 @@ from benchmarks.http_load import Load, encode_requests, run_load
 from benchmarks.http_servers import CANDIDATES, HOST, wait_ready
 from benchmarks.stats import latency_summary, rate
 from benchmarks.workers import metric_sum, peak_rss_mb, start_gateway, stop_process
+from db.api_keys import insert_key, revoke_key
+from processor.domain.api_keys import make_key
 from processor.ops.embedded import free_port
 
 PATH = "/v1/telemetry"
@@ -68,6 +70,25 @@ def paused(workers: list[Any]) -> Iterator[None]:
     finally:
         for w in workers:
             os.kill(w.pid, signal.SIGCONT)
+
+
+def key_cost(dsn: str, run: Callable[[str, dict[str, str] | None], dict[str, Any]]
+             ) -> dict[str, Any]:
+    """Single POSTs with an ingest key against the same gateway before and after, open (no key
+    made yet, then every key revoked): what judging a key costs (issue 22: at most 5%)."""
+    before = run("no key (open)", None)
+    key = make_key()
+    insert_key(dsn, key, ["ingest"], "benchmark")
+    time.sleep(2.5)  # the gateway reads the keys again (API_KEYS_REFRESH_SECONDS=1)
+    keyed = run("an ingest key", {"Authorization": f"Bearer {key.token}"})
+    revoke_key(dsn, key.key_id)
+    time.sleep(2.5)
+    after = run("no key again (revoked)", None)
+    open_rps = (before["requests_per_s"] + after["requests_per_s"]) / 2
+    return {"open_before": before, "keyed": keyed, "open_after": after,
+            "open_rps": round(open_rps), "keyed_rps": keyed["requests_per_s"],
+            "keyed_statuses": keyed["statuses"],
+            "cost": round(1 - keyed["requests_per_s"] / open_rps, 3) if open_rps else None}
 
 
 def measure(stack: Stack, vehicles: int, seconds: float, concurrency: int, batch_size: int,
@@ -106,10 +127,11 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
               "broker": [r.sc.broker.proc.pid], "harness": [harness_pid()]}
 
     def run(name: str, url: str, bodies: list[tuple[bytes, int]], conc: int,
-            tier: dict[str, list[int | None]], drain: bool = True) -> dict[str, Any]:
+            tier: dict[str, list[int | None]], drain: bool = True,
+            headers: dict[str, str] | None = None) -> dict[str, Any]:
         if drain:
             drained(worker.url)  # each phase on a system that has done the last one's work
-        requests = encode_requests(url + PATH, bodies)
+        requests = encode_requests(url + PATH, bodies, headers=headers)
         run_load(url + PATH, requests, conc, 1.0)  # warm-up
         cpu = CpuMeter({**system, **tier}, whole=("postgres", "gateway", "ceiling"))
         log(f"http: {name}, concurrency {conc}, {seconds:g}s")
@@ -141,7 +163,9 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
     in_worker = run("in-worker single POSTs", worker.url, single_bodies, concurrency,
                     {"workers": system["workers"]})
 
-    gateway = start_gateway(r.sc.bootstrap, [worker.url], r.sc.directory, processes)
+    # With the database, as `up` starts it: the API keys are read from it (none yet: open).
+    gateway = start_gateway(r.sc.bootstrap, [worker.url], r.sc.directory, processes,
+                            DATABASE_URL=r.sc.dsn, API_KEYS_REFRESH_SECONDS="1")
     r.sc.on_close(gateway.stop)
     tier: dict[str, list[int | None]] = {"gateway": [gateway.pid]}
     single = run(f"gateway single POSTs ({processes} processes)", gateway.url, single_bodies,
@@ -155,6 +179,14 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
                            single_bodies, concurrency, tier, drain=False)
         batch_alone = run("gateway batch POSTs, workers paused", gateway.url, batch_bodies,
                           batch_concurrency, tier, drain=False)
+
+    def alone(name: str, headers: dict[str, str] | None) -> dict[str, Any]:
+        drained(worker.url)  # the last phase's backlog; a pause past STALL_SECONDS ends a worker
+        with paused(r.workers):
+            return run(f"gateway single POSTs, workers paused, {name}", gateway.url,
+                       single_bodies, concurrency, tier, drain=False, headers=headers)
+
+    keys = key_cost(r.sc.dsn, alone)
     gateway_rss = [peak_rss_mb(proc.pid) for proc in with_children(gateway.pid)]
     gateway.stop()
 
@@ -177,6 +209,8 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
                                       / ceiling["requests_per_s"], 2)
             if ceiling["requests_per_s"] else None,
             "alone_batch_readings_per_s": batch_alone["readings_per_s"],
+            "api_keys": keys,
+            "api_key_cost": keys["cost"],
             "single_rps": single["requests_per_s"], "single_p50_ms": single.get("p50_ms"),
             "single_p99_ms": single.get("p99_ms"),
             "single_cpu_us": single["server_cpu_us_per_request"],

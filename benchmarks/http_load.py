@@ -29,11 +29,13 @@ class Load:
 
 
 def encode_requests(url: str, bodies: Sequence[tuple[bytes, int]],
-                    content_type: str = "application/json") -> list[tuple[bytes, int]]:
+                    content_type: str = "application/json",
+                    headers: dict[str, str] | None = None) -> list[tuple[bytes, int]]:
     """Each (body, readings) as the whole POST request's bytes, and its readings."""
     parts = urlsplit(url)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            f"Content-Type: {content_type}\r\n")
+            f"Content-Type: {content_type}\r\n{extra}")
     return [((head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body, count)
             for body, count in bodies]
 

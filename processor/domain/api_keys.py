@@ -21,7 +21,7 @@ import ipaddress
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import quote
 
 Scope = Literal["ingest", "admin", "read"]
@@ -137,8 +137,7 @@ def required_scope(method: str, path: str) -> Scope | None:
     return "read" if method in SAFE_METHODS else "admin"
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(NamedTuple):  # a tuple: made for every request, at a third of the cost
     token: str
     source: Literal["authorization", "x-api-key", "cookie"]
 
@@ -184,15 +183,15 @@ ALLOW = Verdict(0)
 
 
 def judge(ring: KeyRing | None, bind_public: bool, read_auth: bool, method: str, path: str,
-          query: str, headers: Mapping[str, str]) -> Verdict:
+          query: str, headers: Mapping[str, str], found: Credential | None) -> Verdict:
     """Whether a request may go on. ``ring`` None: the keys could not be read (yet), so none
-    is known to be good, and none is known not to exist. ``headers``: lower-case names."""
+    is known to be good, and none is known not to exist. ``headers``: lower-case names;
+    ``found``: the key they carry (``credential(headers)``)."""
     scope = required_scope(method, path)
     if scope is None or (scope == "read" and not read_auth):
         return ALLOW
     if ring is not None and not protected(bind_public, len(ring)):
         return ALLOW
-    found = credential(headers)
     if found is None:
         if method in SAFE_METHODS and "text/html" in headers.get("accept", ""):
             target = path + (f"?{query}" if query else "")

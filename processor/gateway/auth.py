@@ -46,7 +46,7 @@ class Auth:
         found = credential(headers)
         ring = (None if self.store is None else
                 await self.store.current(found.token if found else None))
-        return judge(ring, self.bind_public, self.read_auth, method, path, query, headers)
+        return judge(ring, self.bind_public, self.read_auth, method, path, query, headers, found)
 
     async def refuse(self, protocol: Any, method: str, verdict: Verdict) -> int:
         if method not in ("GET", "HEAD"):

@@ -158,8 +158,11 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
             scopes = parse_scopes(args.scope or [])
         except ValueError as exc:
             raise SystemExit(f"error: --scope: {exc}") from None
+    from db.migrate import migrate
+
     with database(settings) as dsn:
         require_database(dsn)
+        migrate(dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
         if args.action == "create":
             keys.create(dsn, scopes, args.name, settings)
         elif args.action == "list":

@@ -96,7 +96,7 @@ def register(p: Pipeline) -> None:
         found = credential(headers)
         ring = await store.current(found.token if found else None)
         verdict = judge(ring, bind_public, read_auth, request.method, request.path,
-                        request.query_string, headers)
+                        request.query_string, headers, found)
         if verdict.allowed:
             return await handler(request)
         if verdict.location:

@@ -29,7 +29,7 @@ RING = KeyRing([StoredKey(READER.key_id, READER.digest, frozenset({"read"})),
 
 def verdict(method: str, path: str, headers: dict[str, str], *, ring: KeyRing | None = RING,
             public: bool = False, read_auth: bool = True, query: str = "") -> tuple[int, str]:
-    v = judge(ring, public, read_auth, method, path, query, headers)
+    v = judge(ring, public, read_auth, method, path, query, headers, credential(headers))
     return v.status, v.error or v.location
 
 
