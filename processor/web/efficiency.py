@@ -31,6 +31,14 @@ from processor.domain.efficiency import (
     window,
     window_of,
 )
+from processor.domain.fleet_pages import (
+    FleetQuery,
+    QueryError,
+    parse_query,
+    select,
+    summary,
+    wants_page,
+)
 from processor.domain.kinds import METER, VEHICLE
 from processor.domain.recent_hours import TablePieces, tables_from, with_table_hours
 from processor.stream.pipeline import Pipeline
@@ -203,11 +211,18 @@ def register(p: Pipeline, res: Resources) -> None:
                 "threshold": rules.threshold, "minChargeKwh": rules.min_charge_kwh,
                 "statusCounts": status_counts(vehicles), "count": len(vehicles),
                 "computedAt": iso(datetime.now(UTC)),
+                "summary": summary(vehicles, rules.threshold),
                 "vehicles": vehicles}
 
-    async def fleet_json() -> bytes:
+    async def fleet_json() -> tuple[dict[str, Any], bytes]:
         # Encoded once per snapshot: 10,000 vehicles take ~20 ms to encode, ~1 ms to send.
-        return await encode_fleet(await fleet_body(None))
+        body = await fleet_body(None)
+        return body, await encode_fleet(body)
+
+    def fleet_page(body: dict[str, Any], query: FleetQuery) -> dict[str, Any]:
+        total, page = select(body["vehicles"], query)
+        return {**{k: v for k, v in body.items() if k != "vehicles"}, "total": total,
+                **query.as_dict(), "vehicles": page}
 
     live_fleet = Snapshot(settings.fleet_cache_seconds, fleet_json,
                           stale=settings.fleet_stale_seconds)
@@ -228,6 +243,11 @@ def register(p: Pipeline, res: Resources) -> None:
             ``?maxAge=N`` waits for one at most N seconds old (0 computes afresh); ``?at=`` is
             always computed."""
             try:
+                query = parse_query(request.query) if wants_page(request.query) else None
+            except QueryError as exc:
+                return self.json({"error": str(exc), "field": exc.field, "detail": exc.detail},
+                                 status=400)
+            try:
                 at = parse_at(request.query.get("at"))
                 asked = request.query.get("maxAge")
                 max_age = None if asked is None else float(asked)
@@ -239,8 +259,12 @@ def register(p: Pipeline, res: Resources) -> None:
                 return self.json({"error": "invalid 'maxAge'", "field": "maxAge",
                                   "detail": "seconds, a number >= 0"}, status=400)
             if "at" in request.query:
-                return self.json(await fleet_body(at))
-            return self.bytes(await live_fleet.get(max_age), content_type="application/json")
+                body = await fleet_body(at)
+                return self.json(body if query is None else fleet_page(body, query))
+            body, encoded = await live_fleet.get(max_age)
+            if query is None:
+                return self.bytes(encoded, content_type="application/json")
+            return self.json(fleet_page(body, query))
 
     @p.app.page("/v1/alerts")
     class Alerts(View):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from processor.domain.fleet_pages import DEFAULT_LIMIT, MAX_LIMIT, MAX_Q, SORTS, STATUSES
 from processor.domain.readings import DEVICE_ID_PATTERN
 from processor.web.openapi import describe
 
@@ -70,7 +71,32 @@ FLEET = {
         "minChargeKwh": {"type": "number"},
         "statusCounts": {"type": "object", "additionalProperties": {"type": "integer"},
                          "description": "vehicles per status"},
-        "count": {"type": "integer"}, "computedAt": {"type": "string"},
+        "count": {"type": "integer", "description": "vehicles in the fleet"},
+        "computedAt": {"type": "string"},
+        "summary": {
+            "type": "object", "description": "the fleet as a whole (every vehicle, whatever "
+                                            "the page)",
+            "required": ["statusCounts", "efficiency", "efficiencyRatio", "histogram"],
+            "properties": {
+                "statusCounts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "vehicles": {"type": "integer"},
+                "judged": {"type": "integer", "description": "ok and low_efficiency ones"},
+                "totalAcConsumed": {"type": "number"}, "totalDcDelivered": {"type": "number"},
+                "efficiencyRatio": NUMBER_OR_NULL,
+                "efficiency": {"type": "string", "description": "the judged vehicles' DC over "
+                                                                "their AC, taken together"},
+                "thresholdPercent": {"type": "number"},
+                "histogram": {"type": "array", "items": {
+                    "type": "object", "required": ["from", "to", "count"],
+                    "properties": {"from": NUMBER_OR_NULL, "to": NUMBER_OR_NULL,
+                                   "count": {"type": "integer"}},
+                    "description": "judged vehicles per efficiency bin, percent [from, to); "
+                                   "null: open-ended"}}}},
+        "total": {"type": "integer", "description": "with paging: the vehicles that match q "
+                                                    "and status"},
+        "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "sort": {"type": "string"}, "q": {"type": "string"},
+        "status": {"type": "array", "items": STATUS},
         "vehicles": {"type": "array", "items": {
             "type": "object",
             "required": ["vehicleId", "meterId", "efficiency", "efficiencyRatio", "status"],
@@ -81,6 +107,27 @@ FLEET = {
                            "windowEnd": STRING_OR_NULL, "alert": {"type": "boolean"}}}},
     },
 }
+
+
+PAGING = [
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+     "description": f"vehicles in the page (default {DEFAULT_LIMIT}); any paging parameter "
+                    "turns paging on"},
+    {"name": "offset", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+     "description": "vehicles skipped before the page"},
+    {"name": "sort", "in": "query", "required": False,
+     "schema": {"enum": [*SORTS, *(f"-{s}" for s in SORTS)]},
+     "description": "worst (default: low efficiency first, then ok, each worst first, then "
+                    "idle and the rest) or a column; - descending; missing values last"},
+    {"name": "q", "in": "query", "required": False,
+     "schema": {"type": "string", "maxLength": MAX_Q},
+     "description": "part of a vehicle or meter id, any case"},
+    {"name": "status", "in": "query", "required": False,
+     "schema": {"type": "string", "pattern": f"^({'|'.join(STATUSES)})(,({'|'.join(STATUSES)}))*$"},
+     "description": "only these statuses, comma-separated"},
+]
 
 
 def body(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -110,9 +157,13 @@ def describe_analytics() -> None:
                             "schema": {"type": "number", "minimum": 0},
                             "description": "oldest snapshot accepted, seconds (0: compute); "
                                            "without it, a snapshot up to FLEET_STALE_SECONDS "
-                                           "old is served while a fresh one is computed"}],
-        "responses": {"200": body(FLEET, "the fleet"),
-                      "400": body(ERROR, "invalid at or maxAge")}})
+                                           "old is served while a fresh one is computed"},
+                       *PAGING],
+        "responses": {"200": body(FLEET, "the fleet, or one page of it (with any of limit, "
+                                         "offset, sort, q and status: total says how many "
+                                         "match)"),
+                      "400": body(ERROR, "invalid at, maxAge, limit, offset, sort, q or "
+                                         "status (field names it)")}})
     describe("/v1/alerts", "get", {
         "summary": "Vehicles whose 24-hour efficiency is below the threshold now",
         "responses": {"200": body({"type": "object", "required": ["alerts"],
