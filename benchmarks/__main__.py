@@ -26,6 +26,7 @@ from benchmarks import (
     references,
     report,
     soak,
+    web_view,
 )
 from benchmarks.env import Stack, log
 from benchmarks.fleet_input import Input, generate, start_time
@@ -35,7 +36,7 @@ from processor.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "live", "analytics",
-            "http", "scaleout", "soak", "backfill")
+            "web", "http", "scaleout", "soak", "backfill")
 GROUPS = {"pipeline": ("single", "batched"), "references": ("faust", "naive", "copy")}
 QUICK_SKIPS = ("scaleout", "live")  # two worker start-ups do not fit in a minute
 # Run only when asked (--only soak, --only backfill): ten minutes and more; five to ten.
@@ -192,6 +193,9 @@ class Run:
         s = self.sizes
         return analytics.measure(self.stack, s.analytics_vehicles, s.analytics_days,
                                  s.analytics_requests, s.fleet_requests, s.partitions)
+
+    def web(self) -> dict[str, Any]:
+        return web_view.measure(self.stack, self.sizes.analytics_vehicles, self.sizes.partitions)
 
     def http(self) -> dict[str, Any]:
         s = self.sizes

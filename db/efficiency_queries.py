@@ -166,6 +166,20 @@ FROM efficiency_alert_state WHERE flagged ORDER BY efficiency NULLS LAST, vehicl
 
 ALERT_FLAGS = "SELECT vehicle_id, flagged FROM efficiency_alert_state"
 
+SAVE_ALERT_EVENTS = """
+INSERT INTO efficiency_alert_events
+    (vehicle_id, type, status, efficiency, threshold, meter_id, window_start, window_end, at)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[],
+                     %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[])
+"""
+
+ALERT_EVENTS = """
+SELECT vehicle_id, type, status, efficiency, threshold, meter_id, window_start, window_end, at
+FROM efficiency_alert_events
+WHERE (%(vehicle)s::text IS NULL OR vehicle_id = %(vehicle)s)
+ORDER BY at DESC, id DESC LIMIT %(limit)s
+"""
+
 SAVE_ALERT_STATE = """
 INSERT INTO efficiency_alert_state AS s
     (vehicle_id, flagged, efficiency, threshold, meter_id, window_start, window_end,
@@ -277,6 +291,28 @@ async def active_alerts(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, .
 async def alert_flags(conn: psycopg.AsyncConnection[Any]) -> dict[str, bool]:
     cur = await conn.execute(ALERT_FLAGS)
     return {row[0]: row[1] for row in await cur.fetchall()}
+
+
+async def save_alert_events(conn: psycopg.AsyncConnection[Any],
+                            events: Sequence[dict[str, Any]]) -> None:
+    """The events as published on alerts.efficiency (``processor/stream/alerts.py``)."""
+    if not events:
+        return
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for e in events:
+        for column, value in zip(columns, (
+                e["vehicleId"], e["type"], e["status"], e["efficiency"], e["threshold"],
+                e["meterId"], e["window"]["start"], e["window"]["end"], e["at"]), strict=True):
+            column.append(value)
+    await conn.execute(SAVE_ALERT_EVENTS, columns)
+
+
+async def alert_events(conn: psycopg.AsyncConnection[Any], vehicle_id: str | None,
+                       limit: int) -> list[tuple[Any, ...]]:
+    """Newest first: (vehicle_id, type, status, efficiency, threshold, meter_id, window_start,
+    window_end, at)."""
+    cur = await conn.execute(ALERT_EVENTS, {"vehicle": vehicle_id, "limit": limit})
+    return await cur.fetchall()
 
 
 async def save_alert_states(conn: psycopg.AsyncConnection[Any],

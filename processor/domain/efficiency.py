@@ -63,6 +63,13 @@ def efficiency(ac_kwh: float, dc_kwh: float) -> float | None:
     return dc_kwh / ac_kwh if ac_kwh > 0 else None
 
 
+def hour_efficiency(ac_kwh: float, dc_kwh: float, rules: Rules) -> float | None:
+    """One hour's efficiency, or None when it charged too little to say: less AC than
+    MIN_CHARGE_KWH spread over the day's 24 hours. A parked car's hour (a charger's standby of a
+    few watts, no DC) has no efficiency, not 0%: the chart shows a gap there."""
+    return efficiency(ac_kwh, dc_kwh) if ac_kwh >= rules.min_charge_kwh / 24 else None
+
+
 def fmt2(value: float) -> str:
     """The seed's number format: two decimals, as JavaScript's ``toFixed(2)``.
 

@@ -133,9 +133,11 @@ async def evaluate(p: Pipeline, topic: Any) -> int:
                                 value=json.dumps(event, separators=(",", ":")).encode())
                for vehicle, event in result.events]
     await asyncio.gather(*pending)
-    async with db.connection() as conn:
+    async with db.connection() as conn, conn.transaction():
         await queries.save_alert_states(conn, result.states)
-    # One line per evaluation; each event is on alerts.efficiency and in /v1/alerts.
+        await queries.save_alert_events(conn, [event for _vehicle, event in result.events])
+    # One line per evaluation; each event is on alerts.efficiency, in /v1/alerts and in
+    # /v1/alerts/history.
     log.log(logging.WARNING if result.events else logging.INFO, "%s (%d vehicles in %.1fs)",
             result.summary(rules), len(rows), time.monotonic() - began)
     return len(result.events)

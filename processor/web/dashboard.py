@@ -1,7 +1,8 @@
-"""The web view: ``/`` (fleet table) and ``/vehicles/{id}`` (hourly chart), with its own assets.
+"""The web view: ``/`` (the fleet a page at a time), ``/vehicles/{id}`` (its charts, live
+reading and alerts), ``/meters/{id}`` and ``/alerts``, with their own assets.
 
-Plain HTML, CSS and JavaScript shipped as package data: no CDN, nothing fetched from outside.
-The pages read the JSON endpoints of ``processor/web/efficiency.py``.
+Plain HTML, CSS and JavaScript shipped as package data, uPlot vendored beside them
+(``static/VENDORED.md``): no CDN, no build step. The pages read the JSON endpoints.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from faust.web import Request, Response, View
 from processor.stream.pipeline import Pipeline
 
 CONTENT_TYPES = {".html": "text/html", ".css": "text/css", ".js": "application/javascript",
-                 ".svg": "image/svg+xml", ".png": "image/png"}
+                 ".svg": "image/svg+xml", ".png": "image/png",
+                 ".txt": "text/plain; charset=utf-8", ".md": "text/markdown; charset=utf-8"}
 
 
 @lru_cache(maxsize=32)
@@ -46,6 +48,16 @@ def register(p: Pipeline) -> None:
     class VehiclePage(View):
         async def get(self, request: Request, vehicle_id: str) -> Response:
             return page(self, "vehicle.html")
+
+    @p.app.page("/meters/{meter_id}")
+    class MeterPage(View):
+        async def get(self, request: Request, meter_id: str) -> Response:
+            return page(self, "meter.html")
+
+    @p.app.page("/alerts")
+    class AlertsPage(View):
+        async def get(self, request: Request) -> Response:
+            return page(self, "alerts.html")
 
     @p.app.page("/static/{name}")
     class Static(View):

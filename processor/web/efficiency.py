@@ -17,12 +17,14 @@ import orjson
 from faust.web import Request, Response, View
 
 from db import efficiency_queries as queries
+from processor.domain.alert_history import AlertEvent, episodes
 from processor.domain.efficiency import (
     Rules,
     efficiency,
     fmt2,
     fmt_percent,
     hour_buckets,
+    hour_efficiency,
     iso,
     judged,
     parse_at,
@@ -67,6 +69,10 @@ def requested_window(request: Request) -> tuple[datetime, datetime]:
 def unknown_vehicle(view: View, vehicle_id: str) -> Response:
     return view.json({"error": "unknown vehicle", "vehicleId": vehicle_id,
                       "detail": "no reading and no meter link for this vehicle"}, status=404)
+
+
+HISTORY_LIMIT = 200  # alert events a history answer holds by default
+HISTORY_MAX = 5000
 
 
 def fleet_row(fig: Any, live: queries.Live, rules: Rules) -> dict[str, Any]:
@@ -181,9 +187,12 @@ def register(p: Pipeline, res: Resources) -> None:
             start, end, found, source = result
             # Hours after the pair's joint watermark are empty (cut to nothing): not shown.
             known = [(lo, fig) for lo, fig in found if fig.end_within(end) > lo]
+            rules = settings.efficiency_rules
+            ratios = [hour_efficiency(fig.ac_kwh, fig.dc_kwh, rules) for _lo, fig in known]
             hours = [{"start": iso(lo), "end": iso(fig.end_within(end)), "acKwh": fig.ac_kwh,
-                      "dcKwh": fig.dc_kwh, "efficiencyRatio": fig.efficiency,
-                      "efficiency": fmt_percent(fig.efficiency)} for lo, fig in known]
+                      "dcKwh": fig.dc_kwh, "efficiencyRatio": ratio,
+                      "efficiency": fmt_percent(ratio)}
+                     for (lo, fig), ratio in zip(known, ratios, strict=True)]
             ac = sum(fig.ac_kwh for (_lo, fig) in known)
             dc = sum(fig.dc_kwh for (_lo, fig) in known)
             last = found[-1][1]
@@ -265,6 +274,22 @@ def register(p: Pipeline, res: Resources) -> None:
             if query is None:
                 return self.bytes(encoded, content_type="application/json")
             return self.json(fleet_page(body, query))
+
+    @p.app.page("/v1/alerts/history")
+    class AlertHistory(View):
+        async def get(self, request: Request) -> Response:
+            vehicle = request.query.get("vehicleId") or None
+            raw = request.query.get("limit", str(HISTORY_LIMIT))
+            if not raw.isdigit() or not 1 <= int(raw) <= HISTORY_MAX:
+                return self.json({"error": "invalid 'limit'", "field": "limit",
+                                  "detail": f"a whole number from 1 to {HISTORY_MAX}"},
+                                 status=400)
+            db = await queries.pool(p.dsn)
+            async with db.connection() as conn:
+                rows = await queries.alert_events(conn, vehicle, int(raw))
+            events = [AlertEvent(*row) for row in rows]
+            return self.json({"vehicleId": vehicle, "events": [e.document() for e in events],
+                              "episodes": episodes(events)})
 
     @p.app.page("/v1/alerts")
     class Alerts(View):

@@ -60,7 +60,10 @@ HOURLY = {
             "type": "object", "required": ["start", "end", "acKwh", "dcKwh"],
             "properties": {"start": {"type": "string"}, "end": {"type": "string"},
                            "acKwh": {"type": "number"}, "dcKwh": {"type": "number"},
-                           "efficiencyRatio": NUMBER_OR_NULL,
+                           "efficiencyRatio": {
+                               "type": ["number", "null"],
+                               "description": "null when the hour charged too little to say "
+                                              "(less AC than MIN_CHARGE_KWH / 24)"},
                            "efficiency": {"type": "string"}}}},
     },
 }
@@ -164,6 +167,31 @@ def describe_analytics() -> None:
                                          "match)"),
                       "400": body(ERROR, "invalid at, maxAge, limit, offset, sort, q or "
                                          "status (field names it)")}})
+    episode = {"type": "object", "required": ["vehicleId", "crossedAt", "recoveredAt"],
+               "properties": {"vehicleId": {"type": "string"}, "meterId": STRING_OR_NULL,
+                              "crossedAt": {"type": "string"}, "recoveredAt": STRING_OR_NULL,
+                              "endedBy": {"enum": ["recovered", "idle", None]},
+                              "efficiency": {"type": "string"},
+                              "efficiencyRatio": NUMBER_OR_NULL,
+                              "recoveredEfficiency": STRING_OR_NULL,
+                              "threshold": {"type": "number"}}}
+    describe("/v1/alerts/history", "get", {
+        "summary": "Alert events as published on alerts.efficiency, newest first, and the "
+                   "episodes they make (crossed below the threshold, recovered or closed as "
+                   "idle)",
+        "parameters": [
+            {"name": "vehicleId", "in": "query", "required": False,
+             "schema": {"type": "string"}, "description": "one vehicle's only"},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
+             "description": "events at most (default 200)"}],
+        "responses": {"200": body({"type": "object", "required": ["events", "episodes"],
+                                   "properties": {"vehicleId": STRING_OR_NULL,
+                                                  "events": {"type": "array"},
+                                                  "episodes": {"type": "array",
+                                                               "items": episode}}},
+                                  "the events and episodes"),
+                      "400": body(ERROR, "invalid limit")}})
     describe("/v1/alerts", "get", {
         "summary": "Vehicles whose 24-hour efficiency is below the threshold now",
         "responses": {"200": body({"type": "object", "required": ["alerts"],

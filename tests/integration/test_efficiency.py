@@ -343,3 +343,15 @@ def test_low_efficiency_alerts_once_per_crossing(services: Services, worker: Wor
     assert [e["type"] for e in events(2)] == ["efficiency_low", "efficiency_recovered"]
     alerts = http_json(f"{worker.url}/v1/alerts")[1]["alerts"]
     assert vid not in {a["vehicleId"] for a in alerts}
+    # The history holds both events as published, and the episode they make.
+    history = http_json(f"{worker.url}/v1/alerts/history?vehicleId={vid}")[1]
+    published = events(2)
+    assert [(e["type"], e["at"], e["efficiency"]) for e in history["events"]] == [
+        (e["type"], e["at"], e["efficiencyText"]) for e in reversed(published)]
+    (episode,) = history["episodes"]
+    assert (episode["crossedAt"], episode["recoveredAt"], episode["endedBy"]) == (
+        published[0]["at"], published[1]["at"], "recovered")
+    assert episode["efficiency"] == "50.00%"
+    everyone = http_json(f"{worker.url}/v1/alerts/history?limit=5000")[1]
+    assert vid in {e["vehicleId"] for e in everyone["episodes"]}
+    assert http_json(f"{worker.url}/v1/alerts/history?limit=0")[0] == 400

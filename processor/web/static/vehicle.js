@@ -1,73 +1,112 @@
-// One vehicle: its 24-hour figures and an SVG chart of hourly AC against DC with efficiency.
+// One vehicle: its 24-hour figures, live reading, the hourly chart, 7 days against the
+// threshold, and its alert history.
 "use strict";
 (() => {
   const vehicleId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
-  const api = `/v1/analytics/performance/${encodeURIComponent(vehicleId)}`;
-  const SVG = "http://www.w3.org/2000/svg";
+  const id = encodeURIComponent(vehicleId);
+  const api = `/v1/analytics/performance/${id}`;
+  const DAY = 86400000;
   document.title = `Vehicle ${vehicleId}`;
-  document.getElementById("back").href = Energy.withAt("/");
+  let threshold = null;
 
-  function field(name, value) {
-    for (const el of document.querySelectorAll(`[data-field="${name}"]`)) Energy.text(el, value);
+  function hoursTable(hours) {
+    document.getElementById("hours-body").replaceChildren(...hours.map((h) => {
+      const tr = document.createElement("tr");
+      tr.dataset.hour = h.start;
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = Energy.time(h.start);
+      tr.appendChild(th);
+      for (const [value, cls] of [[h.acKwh.toFixed(3), "num"], [h.dcKwh.toFixed(3), "num"],
+                                  [h.efficiencyRatio === null ? "no charging" : h.efficiency, "num"]]) {
+        const td = document.createElement("td");
+        td.className = cls;
+        td.textContent = value;
+        tr.appendChild(td);
+      }
+      return tr;
+    }));
   }
 
-  function node(tag, attrs, parent, text) {
-    const el = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-    if (text !== undefined) el.textContent = text;
-    if (parent) parent.appendChild(el);
-    return el;
-  }
-
-  function chart(hours) {
-    const W = 960, H = 320, left = 50, right = 50, top = 12, bottom = 40;
-    const plotW = W - left - right, plotH = H - top - bottom;
-    const max = Math.max(0.001, ...hours.flatMap((h) => [h.acKwh, h.dcKwh]));
-    const svg = node("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
-    const y = (kwh) => top + plotH - (kwh / max) * plotH;
-    const yEff = (ratio) => top + plotH - Math.min(ratio, 1.2) / 1.2 * plotH;
-    for (let i = 0; i <= 4; i++) {
-      const v = (max * i) / 4;
-      node("line", { x1: left, x2: W - right, y1: y(v), y2: y(v), class: "grid" }, svg);
-      node("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, svg, v.toFixed(2));
-      node("text", { x: W - right + 6, y: yEff((1.2 * i) / 4) + 4 }, svg, `${(120 * i / 4).toFixed(0)}%`);
+  async function live() {
+    try {
+      const reading = await Energy.json(`/v1/vehicles/${id}/live`, { at: false });
+      Energy.field("liveSoc", reading.soc);
+      Energy.field("liveBatteryTemp", reading.batteryTemp);
+      Energy.field("liveDc", reading.kwhDeliveredDc);
+      Energy.field("liveAt", Energy.time(reading.timestamp));
+    } catch (err) {
+      for (const f of ["liveSoc", "liveBatteryTemp", "liveDc"]) Energy.field(f, null);
+      Energy.field("liveAt", `none (${err.message})`);
     }
-    const slot = plotW / hours.length, bar = Math.max(1, slot * 0.38);
-    const points = [];
-    hours.forEach((h, i) => {
-      const x = left + i * slot + slot * 0.1;
-      const g = node("g", { "data-hour": h.start, "data-ac": h.acKwh, "data-dc": h.dcKwh }, svg);
-      node("rect", { x, y: y(h.acKwh), width: bar, height: top + plotH - y(h.acKwh), class: "ac" }, g,
-      ).appendChild(node("title", {}, null, `${h.start} AC ${h.acKwh.toFixed(3)} kWh`));
-      node("rect", { x: x + bar, y: y(h.dcKwh), width: bar, height: top + plotH - y(h.dcKwh), class: "dc" }, g,
-      ).appendChild(node("title", {}, null, `DC ${h.dcKwh.toFixed(3)} kWh, efficiency ${h.efficiency}`));
-      if (h.efficiencyRatio !== null) points.push(`${x + bar},${yEff(h.efficiencyRatio)}`);
-      if (i % 3 === 0) node("text", { x: x + bar, y: H - bottom + 16, "text-anchor": "middle" }, svg, h.start.slice(11, 16));
+  }
+
+  async function days() {
+    const end = Energy.at ? Date.parse(Energy.at) : Date.now();
+    const ends = [...Array(7).keys()].reverse().map((d) => new Date(end - d * DAY).toISOString());
+    const answers = await Promise.all(ends.map((at) =>
+      Energy.json(`${api}?at=${encodeURIComponent(at)}`, { at: false }).catch(() => null)));
+    const points = answers.map((a, i) => {
+      const judged = a && (a.status === "ok" || a.status === "low_efficiency");
+      const ac = a ? Number(a.metrics.totalAcConsumed) : 0;
+      return { end: ends[i], ratio: judged && ac > 0 ? Number(a.metrics.totalDcDelivered) / ac : null };
     });
-    if (points.length > 1) node("polyline", { points: points.join(" "), class: "eff" }, svg);
-    document.getElementById("chart").replaceChildren(svg);
+    Charts.days("days", points, threshold);
+  }
+
+  async function alerts() {
+    const history = await Energy.json(`/v1/alerts/history?vehicleId=${id}&limit=200`, { at: false });
+    const rows = history.episodes.map((e) => {
+      const tr = document.createElement("tr");
+      tr.dataset.crossedAt = e.crossedAt;
+      const cells = [Energy.time(e.crossedAt), e.efficiency,
+        e.recoveredAt ? Energy.time(e.recoveredAt) : "still below",
+        e.endedBy === "recovered" ? `recovered (${e.recoveredEfficiency})`
+          : e.endedBy === "idle" ? "closed: idle, too little charging to judge" : "active"];
+      cells.forEach((text, i) => {
+        const td = document.createElement("td");
+        if (i === 1) td.className = "num";
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      return tr;
+    });
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      const td = document.createElement("td");
+      td.colSpan = 4;
+      td.textContent = "No alert so far.";
+      tr.appendChild(td);
+      rows.push(tr);
+    }
+    document.getElementById("vehicle-alerts-body").replaceChildren(...rows);
   }
 
   async function refresh() {
     try {
       const [perf, hourly] = await Promise.all([Energy.json(api), Energy.json(`${api}/hourly`)]);
-      field("vehicleId", perf.vehicleId);
-      field("windowStart", Energy.time(perf.window.start));
-      field("windowEnd", Energy.time(perf.window.end) + (perf.window.limitedBy
+      threshold = +(perf.threshold * 100).toFixed(2);
+      Energy.field("vehicleId", perf.vehicleId);
+      Energy.field("windowStart", Energy.time(perf.window.start));
+      Energy.field("windowEnd", Energy.time(perf.window.end) + (perf.window.limitedBy
         ? ` (the ${perf.window.limitedBy}'s last reading so far)` : ""));
-      field("meterId", perf.meterId);
-      field("link", perf.link ? `${perf.link} link` : "no link");
-      for (const [k, v] of Object.entries(perf.metrics)) field(k, v);
-      field("status", perf.status.replace(/_/g, " "));
-      field("statusReason", perf.statusReason);
+      Energy.field("meterId", perf.meterId);
+      const meter = document.getElementById("meter-link");
+      if (perf.meterId) meter.href = Energy.withAt(`/meters/${encodeURIComponent(perf.meterId)}`);
+      else meter.removeAttribute("href");
+      Energy.field("link", perf.link ? `${perf.link} link` : "no link");
+      for (const [k, v] of Object.entries(perf.metrics)) Energy.field(k, v);
+      Energy.field("status", Energy.status(perf.status));
+      Energy.field("statusReason", perf.statusReason);
       document.body.dataset.status = perf.status;
-      chart(hourly.hours);
+      Charts.energy("chart", hourly.hours, threshold);
+      hoursTable(hourly.hours);
+      await Promise.all([live(), days(), alerts()]);
       Energy.showError(null);
       document.body.dataset.loaded = "true";
     } catch (err) {
       Energy.showError(err);
     }
   }
-  refresh();
-  setInterval(refresh, Energy.refreshEvery);
+  Energy.every(refresh);
 })();

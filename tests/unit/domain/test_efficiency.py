@@ -13,6 +13,7 @@ from processor.domain.efficiency import (
     fmt2,
     fmt_percent,
     hour_buckets,
+    hour_efficiency,
     judged,
     parse_at,
     performance,
@@ -131,3 +132,12 @@ def test_parked_cars_sort_after_every_judged_vehicle() -> None:
             {"vehicleId": "F", "efficiencyRatio": 0.80, "status": "low_efficiency"},
             {"vehicleId": "D", "efficiencyRatio": None, "status": "no_data"}]
     assert [r["vehicleId"] for r in sort_worst_first(rows)] == ["F", "G", "P", "D", "N"]
+
+
+def test_an_hour_that_charged_too_little_has_no_efficiency_not_zero() -> None:
+    rules = Rules(threshold=0.85, min_charge_kwh=2.4, hysteresis=0.01)  # 0.1 kWh an hour
+    assert hour_efficiency(0.006, 0.0, rules) is None  # a charger's 6 W standby, no DC
+    assert hour_efficiency(0.0, 0.0, rules) is None
+    assert hour_efficiency(0.1, 0.09, rules) == pytest.approx(0.9)
+    assert hour_efficiency(7.0, 0.0, rules) == 0.0  # real charging and no DC: a real 0%
+    assert hour_efficiency(0.0, 0.0, Rules(min_charge_kwh=0.0)) is None  # never 0/0
