@@ -33,7 +33,9 @@ class Browser:
     exchange on the object's own event loop."""
 
     def __init__(self, width: int = 1280, height: int = 900) -> None:
-        self.profile = tempfile.TemporaryDirectory(prefix="energy-chromium-")
+        # Chromium's helper processes may still write to the profile as it exits.
+        self.profile = tempfile.TemporaryDirectory(prefix="energy-chromium-",
+                                                   ignore_cleanup_errors=True)
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -2,6 +2,8 @@
 // (GET /v1/alerts/history): when each crossed and when it recovered.
 "use strict";
 (() => {
+  const SHOWN = 100; // the worst ones; the fleet page, filtered, pages through the rest
+  document.getElementById("more-link").href = Energy.withAt("/?status=low_efficiency&sort=efficiency");
   function vehicleCell(vehicleId) {
     const th = document.createElement("th");
     th.scope = "row";
@@ -41,8 +43,11 @@
     try {
       const [active, history] = await Promise.all([
         Energy.json("/v1/alerts", { at: false }), Energy.json("/v1/alerts/history?limit=500", { at: false })]);
-      Energy.field("activeCount", active.alerts.length);
-      fill("active-body", active.alerts.map((a) => row(a.vehicleId, [
+      Energy.field("activeCount", active.alerts.length.toLocaleString("en"));
+      const more = document.getElementById("more-active");
+      more.hidden = active.alerts.length <= SHOWN;
+      Energy.field("moreCount", (active.alerts.length - SHOWN).toLocaleString("en"));
+      fill("active-body", active.alerts.slice(0, SHOWN).map((a) => row(a.vehicleId, [
         [a.meterId || "–"], [a.efficiency, "num"], [`${(a.threshold * 100).toFixed(0)}%`, "num"],
         [Energy.time(a.since)]], { vehicleId: a.vehicleId })), "No vehicle is below the threshold.", 5);
       fill("recent-body", history.episodes.map((e) => row(e.vehicleId, [
