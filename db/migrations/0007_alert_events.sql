@@ -4,13 +4,13 @@
 
 CREATE TABLE IF NOT EXISTS efficiency_alert_events (
     id           bigserial        PRIMARY KEY,
-    vehicle_id   text             NOT NULL,
+    vehicle_id   text COLLATE "C" NOT NULL,  -- device ids compare bytes (migration 0005)
     type         text             NOT NULL
                  CHECK (type IN ('efficiency_low', 'efficiency_recovered', 'efficiency_unjudged')),
     status       text             NOT NULL,
     efficiency   double precision,
     threshold    double precision NOT NULL,
-    meter_id     text,
+    meter_id     text COLLATE "C",
     window_start timestamptz      NOT NULL,
     window_end   timestamptz      NOT NULL,
     at           timestamptz      NOT NULL

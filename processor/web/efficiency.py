@@ -47,6 +47,7 @@ from processor.stream.pipeline import Pipeline
 from processor.web.auth import forwardable
 from processor.web.efficiency_openapi import describe_analytics
 from processor.web.hours import DatabaseUnavailable, device_hours
+from processor.web.live import DEVICE_ID
 from processor.web.owners import SOURCE, database_unavailable, wants_postgresql
 from processor.web.snapshot import Snapshot
 
@@ -279,6 +280,10 @@ def register(p: Pipeline, res: Resources) -> None:
     class AlertHistory(View):
         async def get(self, request: Request) -> Response:
             vehicle = request.query.get("vehicleId") or None
+            if vehicle is not None and not DEVICE_ID.fullmatch(vehicle):
+                return self.json({"error": "invalid 'vehicleId'", "field": "vehicleId",
+                                  "detail": f"a vehicle id matches {DEVICE_ID.pattern}"},
+                                 status=400)
             raw = request.query.get("limit", str(HISTORY_LIMIT))
             if not raw.isdigit() or not 1 <= int(raw) <= HISTORY_MAX:
                 return self.json({"error": "invalid 'limit'", "field": "limit",

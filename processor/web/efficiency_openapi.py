@@ -181,7 +181,8 @@ def describe_analytics() -> None:
                    "idle)",
         "parameters": [
             {"name": "vehicleId", "in": "query", "required": False,
-             "schema": {"type": "string"}, "description": "one vehicle's only"},
+             "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN},
+             "description": "one vehicle's only"},
             {"name": "limit", "in": "query", "required": False,
              "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
              "description": "events at most (default 200)"}],
@@ -191,7 +192,7 @@ def describe_analytics() -> None:
                                                   "episodes": {"type": "array",
                                                                "items": episode}}},
                                   "the events and episodes"),
-                      "400": body(ERROR, "invalid limit")}})
+                      "400": body(ERROR, "invalid vehicleId or limit")}})
     describe("/v1/alerts", "get", {
         "summary": "Vehicles whose 24-hour efficiency is below the threshold now",
         "responses": {"200": body({"type": "object", "required": ["alerts"],

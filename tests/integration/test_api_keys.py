@@ -8,17 +8,21 @@ The tests run in order, as an operator's day: open at first, then keys made, use
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 from schemathesis.specs.openapi.checks import ignored_auth
 
+from benchmarks.browser import CHROMIUM, Browser
 from processor.errors import EXIT_STARTUP
+from tests.accessibility import check_accessibility
 from tests.conftest import APP_ID, PARTITIONS, Services, separate_broker, separate_database
 from tests.contract import CHECKS, contract_failures
 from tests.helpers import ROOT, Worker, start_worker, uid, wait_until
@@ -222,3 +226,20 @@ def test_keys_are_listed_revoked_and_never_logged(system: System) -> None:
         assert key.split("_", 2)[2] not in logs
     bad = energy(system.dsn, "keys", "create", "--scope", "write")
     assert bad.returncode != 0 and "unknown scope write" in bad.stderr
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium missing: run `make chromium`")
+def test_the_login_form_in_a_browser_meets_wcag_aa_and_leads_to_the_page(
+        system: System) -> None:
+    reader = make_key(system, "browser", "read")
+    with Browser() as browser:
+        browser.open(f"{system.url}/?q=VK", ready="document.body.dataset.page === 'login'")
+        check_accessibility(browser)
+        browser.evaluate(f"document.getElementById('key').value = {json.dumps(reader)}")
+        browser.evaluate("document.querySelector('form.login').submit()")
+        browser.wait("document.body.dataset.page === 'fleet' && "
+                      "document.body.dataset.loaded === 'true' && "
+                      "!document.getElementById('logout').hidden")
+        assert browser.evaluate("location.pathname + location.search").startswith("/?")
+        assert "q=VK" in browser.evaluate("location.search")
+        assert browser.console == [], browser.console

@@ -117,6 +117,6 @@ def test_device_id_columns_compare_bytes_in_every_table_and_partition(services: 
     tables = {table for table, _, _ in columns}
     assert {"meter_history", "vehicle_history", "meter_live", "vehicle_live", "meter_hourly",
             "vehicle_hourly", "vehicle_meter_link", "efficiency_alert_state",
-            "meter_history_default"} <= tables
+            "efficiency_alert_events", "meter_history_default"} <= tables
     assert any(table.startswith("vehicle_history_p") for table in tables)  # a daily partition
     assert [c for c in columns if c[2] != "C"] == []

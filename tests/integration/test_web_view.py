@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from benchmarks.browser import CHROMIUM, Browser
+from tests.accessibility import check_accessibility
 from tests.conftest import APP_ID, PARTITIONS, Services, separate_broker, separate_database
 from tests.helpers import ROOT, Worker, http_json, publish, query, start_worker, wait_until
 
@@ -30,7 +31,6 @@ pytestmark = [pytest.mark.integration,
                                  reason="chromium missing: run `make chromium`")]
 
 ARTIFACTS = ROOT / ".energy" / "test-artifacts"
-AXE = (Path(__file__).resolve().parent.parent / "fixtures" / "axe" / "axe-4.14.1.min.js")
 VEHICLES = 10_000
 
 # Vehicle i: efficiency 0.70 + (i % 40) / 100 (low below 0.85 for i % 40 < 15), idle when
@@ -146,15 +146,6 @@ def shown_after(b: Browser, action: str, search: str) -> list[list[str]]:
 def page_total(b: Browser) -> int:
     text = b.evaluate("document.getElementById('page').textContent")
     return int(text.split(" of ")[1].replace(",", ""))
-
-
-def check_accessibility(b: Browser) -> None:
-    b.evaluate(AXE.read_text())
-    found = b.evaluate("""axe.run(document, {runOnly: {type: 'tag',
-        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
-        .then(r => r.violations.map(v => v.id + ': ' + v.help + ' (' +
-            v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; ') + ')'))""")
-    assert found == [], "\n".join(found)
 
 
 def keep(b: Browser, name: str) -> None:
