@@ -194,11 +194,23 @@ def test_the_fleet_page_refreshes_only_the_rows_that_changed(
         fleet: Worker, browser: Browser) -> None:
     browser.open(f"{fleet.url}/?status=ok&sort=vehicleId")
     browser.evaluate("document.querySelectorAll('#fleet-body tr').forEach(tr => tr.kept = 1)")
+    browser.evaluate("document.querySelector('#status-counts button').focus()")
     before = browser.evaluate("document.getElementById('refreshed').textContent")
     browser.wait(f"document.getElementById('refreshed').textContent !== {before!r}",
                  timeout=20)
     assert browser.evaluate("[...document.querySelectorAll('#fleet-body tr')]"
                             ".every(tr => tr.kept === 1)")
+    # a keyboard user's focus stays where it was
+    assert browser.evaluate("document.activeElement.dataset.status") == "low_efficiency"
+
+
+def test_the_vehicle_page_refresh_keeps_its_charts(fleet: Worker, browser: Browser) -> None:
+    browser.open(f"{fleet.url}/vehicles/{PIPELINE_VEHICLE}")
+    browser.evaluate("Charts.made.get('chart').kept = 1")
+    browser.wait("Charts.made.get('days').data[0].length === 7")
+    first = browser.evaluate("Energy.lastGood.getTime()")
+    browser.wait(f"Energy.lastGood.getTime() > {first}", timeout=20)
+    assert browser.evaluate("Charts.made.get('chart').kept") == 1
 
 
 def test_the_fleet_page_says_when_the_api_is_down(fleet: Worker, browser: Browser) -> None:

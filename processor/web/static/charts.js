@@ -12,11 +12,21 @@ const Charts = {
   place(id, opts, data) {
     const el = document.getElementById(id);
     const old = this.made.get(id);
+    if (old && old.series.length === opts.series.length) {
+      old.setData(data); // a refresh keeps the chart, its cursor and legend
+      return old;
+    }
     if (old) old.destroy();
     el.replaceChildren();
     const plot = new uPlot({ width: this.width(el), height: 300, ...opts }, data, el);
     this.made.set(id, plot);
     return plot;
+  },
+
+  // 0 to a round 10% above the highest value (at least 100%), whatever the data is now
+  percentRange(values) {
+    const top = Math.max(100, ...(values || []).filter((v) => v !== null && v !== undefined));
+    return [0, Math.ceil(top / 10) * 10 + 10];
   },
 
   kwh(_u, values) { return values.map((v) => (v === null ? "" : `${+v.toFixed(3)} kWh`)); },
@@ -57,9 +67,8 @@ const Charts = {
       { scale: "kwh", values: this.kwh, size: 80, label: "Energy (kWh)", labelSize: 18 },
     ];
     if (data.length > 3) axes.push({ scale: "pct", side: 1, values: this.pct, size: 60, grid: { show: false }, label: "Efficiency (%)", labelSize: 18 });
-    const maxEff = Math.max(100, ...eff.filter((v) => v !== null));
     return this.place(id, {
-      scales: { x: { time: true, range: (_u, min, max) => [min - 1800, max + 1800] }, kwh: { range: (_u, _min, max) => [0, Math.max(0.01, max) * 1.1] }, pct: { range: () => [0, Math.ceil(maxEff / 10) * 10 + 10] } },
+      scales: { x: { time: true, range: (_u, min, max) => [min - 1800, max + 1800] }, kwh: { range: (_u, _min, max) => [0, Math.max(0.01, max) * 1.1] }, pct: { range: (u) => this.percentRange(u.data[3]) } },
       series, axes, cursor: { points: { show: false } }, legend: { live: true },
     }, data);
   },
@@ -68,10 +77,9 @@ const Charts = {
   days(id, points, thresholdPercent) {
     const xs = points.map((p) => this.seconds(p.end));
     const eff = points.map((p) => (p.ratio === null ? null : p.ratio * 100));
-    const top = Math.max(100, ...eff.filter((v) => v !== null));
     return this.place(id, {
       height: 240,
-      scales: { x: { time: true, range: (_u, min, max) => [min - 43200, max + 43200] }, pct: { range: () => [0, Math.ceil(top / 10) * 10 + 10] } },
+      scales: { x: { time: true, range: (_u, min, max) => [min - 43200, max + 43200] }, pct: { range: (u) => this.percentRange(u.data[1]) } },
       series: [
         { label: "24 hours up to", value: (_u, v) => (v === null ? "–" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ")) },
         { label: "Efficiency", scale: "pct", stroke: this.colors.eff, width: 2, spanGaps: false, points: { show: true, size: 8 }, value: (_u, v) => (v === null ? "– (idle or no data)" : `${v.toFixed(2)}%`) },

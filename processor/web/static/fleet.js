@@ -153,23 +153,28 @@
     Energy.field("fleetEfficiency", s.efficiency);
     Energy.field("judged", s.judged.toLocaleString("en"));
     const list = document.getElementById("status-counts");
-    list.replaceChildren(...STATUSES.map((st) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = `badge ${st}`;
-      button.dataset.status = st;
+    if (!list.children.length) { // made once: a refresh must not take the keyboard focus away
+      list.replaceChildren(...STATUSES.map((st) => {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = `badge ${st}`;
+        button.dataset.status = st;
+        button.addEventListener("click", () => {
+          state.status = state.status === st ? "" : st;
+          state.offset = 0;
+          syncForm();
+          load();
+        });
+        li.appendChild(button);
+        return li;
+      }));
+    }
+    for (const button of list.querySelectorAll("button")) {
+      const st = button.dataset.status;
       button.setAttribute("aria-pressed", String(state.status === st));
       button.textContent = `${Energy.status(st)}: ${(s.statusCounts[st] || 0).toLocaleString("en")}`;
-      button.addEventListener("click", () => {
-        state.status = state.status === st ? "" : st;
-        state.offset = 0;
-        syncForm();
-        load();
-      });
-      li.appendChild(button);
-      return li;
-    }));
+    }
     const bins = s.histogram;
     const most = Math.max(1, ...bins.map((b) => b.count));
     const hist = document.getElementById("histogram");
