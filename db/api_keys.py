@@ -6,13 +6,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 
-from processor.domain.api_keys import KeyRing, NewKey, Scope, StoredKey, key_id_of
+from processor.domain.api_keys import (
+    ALLOW,
+    KeyRing,
+    NewKey,
+    Scope,
+    StoredKey,
+    Verdict,
+    credential,
+    judge,
+    key_id_of,
+    required_scope,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +33,8 @@ LIST = ("SELECT key_id, name, scopes, created_at, revoked_at FROM api_keys "
 REVOKE = ("UPDATE api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL "
           "RETURNING key_id")
 ACTIVE = "SELECT key_id, digest, scopes FROM api_keys WHERE revoked_at IS NULL"
-MISSING_KEPT = 10_000  # ids remembered as missing, at most
 COUNT_ACTIVE = "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"
+MISSING_KEPT = 10_000  # ids remembered as missing, at most
 
 
 @dataclass(frozen=True)
@@ -57,20 +68,14 @@ def count_active(dsn: str) -> int:
         return int(row[0]) if row else 0
 
 
-async def load_key(dsn: str, key_id: str, timeout: float) -> StoredKey | None:
+async def active_keys(dsn: str, timeout: float, key_id: str | None = None) -> list[StoredKey]:
+    """Every active key, or the one of ``key_id`` if it is active."""
+    sql, params = (ACTIVE, ()) if key_id is None else (ACTIVE + " AND key_id = %s", (key_id,))
     async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=max(1, int(timeout)),
                                                      autocommit=True) as conn:
-        cur = await conn.execute(ACTIVE + " AND key_id = %s", (key_id,))
-        row = await cur.fetchone()
-    return None if row is None else StoredKey(row[0], bytes(row[1]), frozenset(row[2]))
-
-
-async def load_ring(dsn: str, timeout: float) -> KeyRing:
-    async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=max(1, int(timeout)),
-                                                     autocommit=True) as conn:
-        cur = await conn.execute(ACTIVE)
+        cur = await conn.execute(sql, params)  # type: ignore[arg-type]
         rows = await cur.fetchall()
-    return KeyRing(StoredKey(r[0], bytes(r[1]), frozenset(r[2])) for r in rows)
+    return [StoredKey(r[0], bytes(r[1]), frozenset(r[2])) for r in rows]
 
 
 class KeyStore:
@@ -97,7 +102,7 @@ class KeyStore:
         """Read the active keys again (the last ones read stay in force if that fails)."""
         async with self._lock:
             try:
-                ring = await load_ring(self.dsn, self.TIMEOUT)
+                ring = KeyRing(await active_keys(self.dsn, self.TIMEOUT))
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 if reason != self.error:
@@ -124,9 +129,19 @@ class KeyStore:
                 await self.look_up(key_id)
         return self.ring if self.loaded else None
 
+    async def verdict(self, bind_public: bool, read_auth: bool, method: str, path: str,
+                      query: str, headers: Mapping[str, str]) -> Verdict:
+        """Whether a request may go on, by the keys as they are now (``judge`` of
+        processor/domain/api_keys.py); ``headers``: lower-case names."""
+        if required_scope(method, path) is None:
+            return ALLOW
+        found = credential(headers)
+        ring = await self.current(found.token if found else None)
+        return judge(ring, bind_public, read_auth, method, path, query, headers, found)
+
     async def look_up(self, key_id: str) -> None:
         try:
-            found = await load_key(self.dsn, key_id, self.TIMEOUT)
+            found = next(iter(await active_keys(self.dsn, self.TIMEOUT, key_id)), None)
         except (psycopg.Error, OSError, TimeoutError) as exc:
             log.warning("API keys: cannot look key %s up in PostgreSQL (%s)", key_id, exc)
             return
@@ -138,8 +153,11 @@ class KeyStore:
             self.ring = self.ring.with_key(found)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Keep reading in ``loop`` (default: the running one); the first reading is the
-        caller's to await."""
+        """Keep reading in ``loop`` (default: the running one), once started; the first
+        reading is the caller's to await."""
+        if self._task is not None:
+            return
+
         async def refresh() -> None:
             while True:
                 await asyncio.sleep(self.refresh)

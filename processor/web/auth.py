@@ -16,14 +16,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from db.api_keys import KeyStore
-from processor.domain.api_keys import (
-    COOKIE,
-    credential,
-    judge,
-    protected,
-    required_scope,
-    safe_next,
-)
+from processor.domain.api_keys import COOKIE, required_scope, safe_next
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -84,20 +77,15 @@ def register(p: Pipeline) -> None:
     settings = p.settings
     store = KeyStore(p.dsn, settings.api_keys_refresh_seconds)
     bind_public, read_auth = settings.bind_public, settings.read_auth
-    started: list[bool] = []
 
     @web.middleware
     async def api_keys(request: web.Request, handler: Handler) -> web.StreamResponse:
         if required_scope(request.method, request.path) is None:
             return await handler(request)
-        if not started:  # in the running loop, at the first request that needs the keys
-            started.append(True)
-            store.start()
+        store.start()  # in the running loop, at the first request that needs the keys
         headers = {k.lower(): v for k, v in request.headers.items()}
-        found = credential(headers)
-        ring = await store.current(found.token if found else None)
-        verdict = judge(ring, bind_public, read_auth, request.method, request.path,
-                        request.query_string, headers, found)
+        verdict = await store.verdict(bind_public, read_auth, request.method, request.path,
+                                      request.query_string, headers)
         if verdict.allowed:
             return await handler(request)
         if verdict.location:
@@ -109,8 +97,7 @@ def register(p: Pipeline) -> None:
 
     async def show_login(request: web.Request) -> web.StreamResponse:
         target = safe_next(request.query.get("next", "/"))
-        ring = await store.current(None)
-        if not read_auth or (ring is not None and not protected(bind_public, len(ring))):
+        if (await store.verdict(bind_public, read_auth, "GET", "/", "", {})).allowed:
             raise web.HTTPSeeOther(target)  # reading needs no key here
         return web.Response(body=login_page(target),
                             content_type="text/html", headers={"Cache-Control": "no-store"})
