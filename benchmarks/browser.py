@@ -20,6 +20,8 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.workers import stop_process
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 
@@ -177,11 +179,7 @@ class Browser:
             self.loop.run_until_complete(shut())
         finally:
             self.loop.close()
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop_process(self.proc, 10)
             self.profile.cleanup()
 
     def __enter__(self) -> Browser:

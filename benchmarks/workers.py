@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,7 +59,7 @@ class Worker:
         stop_process(self.proc, timeout)
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
     """SIGTERM and wait up to ``timeout``, then SIGKILL."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

@@ -70,7 +70,7 @@ def running_dsn(settings: Settings) -> str:
 @contextlib.contextmanager
 def database(settings: Settings) -> Iterator[str]:
     """The configured PostgreSQL, else the embedded one a running `up` started, else the
-    embedded one, started for the command (and migrated)."""
+    embedded one, started for the command."""
     from processor.ops.embedded import EmbeddedPostgres
     from processor.ops.services_file import running_services
 
@@ -81,11 +81,8 @@ def database(settings: Settings) -> Iterator[str]:
     if info:
         yield str(info["dsn"])
         return
-    from db.migrate import migrate
-
     pg = EmbeddedPostgres.start(settings.data_dir)
     try:
-        migrate(pg.dsn, settings.partitions_ahead_days, settings.partitions_behind_days)
         yield pg.dsn
     finally:
         pg.stop()
