@@ -142,8 +142,9 @@ def summary(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, Any]:
     counts = Counter(r.get("status") for r in rows)
     judged = [r for r in rows if r.get("status") in JUDGED and
               r.get("efficiencyRatio") is not None]
-    ac = sum(_number("totalAcConsumed")(r) or 0.0 for r in judged)
-    dc = sum(_number("totalDcDelivered")(r) or 0.0 for r in judged)
+    ac_of, dc_of = SORT_KEYS["totalAcConsumed"], SORT_KEYS["totalDcDelivered"]
+    ac = sum(ac_of(r) or 0.0 for r in judged)
+    dc = sum(dc_of(r) or 0.0 for r in judged)
     ratio = dc / ac if ac > 0 else None
     edges = list(range(HIST_LOW, HIST_HIGH + 1, HIST_STEP))
     bins = [0] * (len(edges) + 1)  # below the first edge, each step, from the last edge
