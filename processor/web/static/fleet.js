@@ -99,7 +99,7 @@
       const json = JSON.stringify(v);
       let entry = shown.get(v.vehicleId);
       if (!entry) entry = { tr: makeRow(v), json: null };
-      if (entry.json !== json) { fillRow(entry.tr, v); entry.json = json; entry.tr.dataset.updated = String(Date.now()); }
+      if (entry.json !== json) { fillRow(entry.tr, v); entry.json = json; }
       next.set(v.vehicleId, entry);
       return entry.tr;
     });
