@@ -1,5 +1,7 @@
-"""``python -m benchmarks [--quick] [--only SECTION,...] [--out PATH]``: run the measurements,
-print a table against the targets of issue 6 and write the results as JSON."""
+"""``python -m benchmarks [--quick] [--only SECTION,...] [--out PATH] [--against REV]``: run
+the measurements, print a table against the targets and write the results as JSON; with
+``--against REV``, the same sections for REV and for this checkout, interleaved in one run
+(``benchmarks/against.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    against,
     alert_truth,
     analytics,
     backfill,
@@ -23,6 +26,7 @@ from benchmarks import (
     http_ingest,
     live_reads,
     pipeline,
+    reference,
     references,
     report,
     soak,
@@ -35,10 +39,11 @@ from benchmarks.stats import ratio
 from processor.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("single", "faust", "batched", "naive", "copy", "freshness", "live", "analytics",
-            "web", "http", "scaleout", "soak", "backfill")
-GROUPS = {"pipeline": ("single", "batched"), "references": ("faust", "naive", "copy")}
-QUICK_SKIPS = ("scaleout", "live")  # two worker start-ups do not fit in a minute
+SECTIONS = ("single", "faust", "batched", "naive", "copy", "reference", "freshness", "live",
+            "analytics", "web", "http", "scaleout", "soak", "backfill")
+GROUPS = {"pipeline": ("single", "batched"),
+          "references": ("faust", "naive", "copy", "reference")}
+QUICK_SKIPS = ("scaleout", "live", "reference")  # two worker start-ups do not fit in a minute
 # Run only when asked (--only soak, --only backfill): ten minutes and more; five to ten.
 ONLY_ASKED = ("soak", "backfill")
 # With --quick these share one warmed-up worker, in this order (a worker start-up is ~6 s).
@@ -70,6 +75,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="a setting for the backfill's worker, e.g. ROUTED_LAG_MAX_SECONDS=0 "
                         "(repeatable; to compare settings in alternating runs)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    p.add_argument("--against", default=None, metavar="REV",
+                   help="run the sections (default: "
+                        f"{','.join(against.DEFAULT_SECTIONS)}) for the git commit REV, in a "
+                        "temporary worktree, and for this checkout, interleaved (REV, HEAD, "
+                        "REV, HEAD), and report HEAD/REV (result: results/against.json)")
+    p.add_argument("--rounds", type=int, default=2, metavar="N",
+                   help="with --against: turns of each side (default 2)")
     p.add_argument("--batched-minutes", type=int, default=None, metavar="N",
                    help="minutes of fleet readings for the batched and scale-out runs (20,000 "
                         "readings a minute at default sizes); the default run's 12 last ~3 s, "
@@ -176,6 +188,15 @@ class Run:
     def copy(self) -> dict[str, Any]:
         return references.copy(self.stack, self.batched_input())
 
+    def reference(self) -> dict[str, Any]:
+        s = self.sizes
+        return {"single": reference.measure(self.stack, "single", self.single_input(),
+                                            self.single_input().single_messages(),
+                                            s.partitions),
+                "batched": reference.measure(self.stack, "batched", self.batched_input(),
+                                             self.batched_input().batched_messages(
+                                                 s.batch_size), s.partitions)}
+
     def freshness(self) -> dict[str, Any]:
         if self.share:
             s = self.sizes
@@ -238,7 +259,15 @@ def derive(results: dict[str, Any]) -> None:
     if isinstance(single, dict) and ceiling:
         single["faust_ceiling_per_s"] = ceiling
         single["ratio_to_ceiling"] = ratio(single.get("readings_per_s"), ceiling)
+    if isinstance(single, dict):
+        single["ratio_to_reference"] = ratio(
+            single.get("readings_per_s"),
+            report.lookup(results, "reference.single.readings_per_s"))
     if isinstance(batched, dict):
+        batched["cpu_us_per_reading"] = against.cpu_us_per_reading(batched)
+        batched["ratio_to_reference"] = ratio(
+            batched.get("readings_per_s"),
+            report.lookup(results, "reference.batched.readings_per_s"))
         batched["ratio_to_naive"] = ratio(batched.get("readings_per_s"),
                                           report.lookup(results, "naive.readings_per_s"))
         batched["ratio_to_copy"] = ratio(batched.get("readings_per_s"),
@@ -273,6 +302,10 @@ def backfill_run(args: argparse.Namespace) -> backfill.Backfill:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.against:
+        chosen = args.only or ",".join(against.DEFAULT_SECTIONS)
+        return against.run(args.against, chosen_sections(chosen, args.quick), args.quick,
+                           args.rounds, args.out or RESULTS / "against.json")
     sizes = QUICK if args.quick else DEFAULT
     if args.batched_minutes:
         sizes = dataclasses.replace(sizes, batched_minutes=args.batched_minutes)

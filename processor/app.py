@@ -34,7 +34,11 @@ from processor.stream import (
     writers,
 )
 from processor.stream.checkpoint import guarded
-from processor.stream.faust_fixes import fetch_max_wait, seek_before_resume
+from processor.stream.faust_fixes import (
+    fetch_max_wait,
+    recovery_reads_to_fetched_end,
+    seek_before_resume,
+)
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -64,22 +68,18 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
         raise ValueError("build_app needs settings.kafka_bootstrap_servers")
     seek_before_resume()  # Faust resumes partitions before seeking them; see faust_fixes
     fetch_max_wait(settings.broker_fetch_max_wait_ms)
+    recovery_reads_to_fetched_end()  # the embedded broker reports a changelog's end too low
     app = faust_app(settings)
     raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")
     routed = {name: app.topic(kind.topic, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")
               for name, kind in KINDS.items()}
-    # Values: plain JSON objects (processor/domain/kinds.py says which). A recovered record
-    # is applied at once (recovery_buffer_size 1), not kept for the next 1,000: on the
-    # embedded broker a recovery ends at its last batch's first record (its reported end),
-    # and the batch's other records, read with it, then waited in Faust's buffer for the next
-    # rebalance, which applied them over whatever the writer had set since.
-    live = {name: app.Table(kind.live_table, default=None, recovery_buffer_size=1,
-                            partitions=settings.telemetry_partitions, key_type=str)
+    # Values: plain JSON objects (processor/domain/kinds.py says which); a changelog read back
+    # never takes a key back in time (processor/stream/tables.py).
+    live = {name: tables.forward_table(app, kind.live_table, settings.telemetry_partitions)
             for name, kind in KINDS.items()}
-    hourly = {name: app.Table(kind.hourly_table, default=None, recovery_buffer_size=1,
-                              partitions=settings.telemetry_partitions, key_type=str)
+    hourly = {name: tables.forward_table(app, kind.hourly_table, settings.telemetry_partitions)
               for name, kind in KINDS.items()}
     watchdog = Watchdog(AGENTS, settings.stall_seconds)
     pipeline = Pipeline(app, settings, dsn, raw, routed, live, hourly, watchdog,

@@ -26,6 +26,19 @@ def newer(candidate_ts: str, current_ts: str | None) -> bool:
     return current_ts is None or candidate_ts > current_ts
 
 
+def supersedes(incoming: dict[str, Any] | None, current: dict[str, Any] | None) -> bool:
+    """Whether a changelog record's value replaces the table's when the changelog is read (a
+    recovery): a tombstone (None) always does; a live value unless its reading is older than
+    the table's; an hour's totals unless they count fewer readings (rollups only grow). So a
+    record written by someone else after the writer's own (``energy-ingest rebuild`` beside a
+    running worker, an old owner's last flush) never takes a table back in time."""
+    if incoming is None or current is None:
+        return True
+    if "ts" in incoming:
+        return bool(incoming["ts"] >= current.get("ts", ""))
+    return bool(incoming.get("readings", 0) >= current.get("readings", 0))
+
+
 def live_entries(kind: DeviceKind, rows: Iterable[Row], data: Any,
                  partitions: int) -> Iterator[Entry]:
     """An entry for each returned live row newer than the table's value (``data``): a stale

@@ -30,15 +30,20 @@ class Changelog(Outbox):
         """``set`` for each (partition, key, value) of one table: a writer's batch changes a
         key or two per device, and per key this loop is about half the cost of ``set``."""
         data = table.data
+        # the memory store's key -> partition index: Faust drops a revoked partition's keys
+        # by it when a rebalance takes the partition away
+        index = getattr(data, "_key_partition", {})
         topic = table.changelog_topic.get_topic_name()
         send = self.producer.produce
         queued = 0
         for partition, key, value in entries:
             if value is None:
                 data.pop(key, None)
+                index.pop(key, None)
                 payload = None
             else:
                 data[key] = value
+                index[key] = partition
                 payload = orjson.dumps(value)
             try:  # positional (topic, value, key, partition, on_delivery): keywords cost more
                 send(topic, payload, orjson.dumps(key), partition, self.delivery)

@@ -1,4 +1,4 @@
-"""Two adjustments to Faust (faust-streaming 0.15), installed by ``build_app``.
+"""Three adjustments to Faust (faust-streaming 0.15), installed by ``build_app``.
 
 1. ``seek_before_resume``: a fix for a race in Faust's recovery: stream partitions were resumed
 before they were sought to their committed offsets.
@@ -26,6 +26,23 @@ to change it. Apache Kafka answers a fetch as soon as records arrive, so there i
 polls; the embedded broker (Tansu) answers when the wait runs out, and each of the pipeline's two
 hops (raw -> router, routed -> writer) waited for it: measured, a single record took a median
 488 ms to arrive with 1,500 and 26 ms with 100.
+
+3. ``recovery_reads_to_fetched_end``: a table's recovery reads each changelog partition to its
+real end. Faust takes the end from the broker's ListOffsets answer once, when the recovery
+starts. The embedded broker (Tansu 0.6) answers with its last record batch's first offset + 1,
+while the high watermark of its fetch responses is right (both measured: ListOffsets 11, fetch
+13, for a batch of 10 records and one of 3). Recovery then ended at the last batch's first
+record; the batch's other records, fetched with it, waited in Faust's recovery buffer until the
+next rebalance and were then applied over whatever the writers had set since. The earlier cure,
+``recovery_buffer_size=1``, applied them at once but also made Faust resume the changelog
+partitions after every recovery (faust/tables/recovery.py, "Support for the specific scenario
+where recovery_buffer=1"): the worker's one consumer then fetched back every changelog record
+its own writers produced, one Faust event each, and the stream core ran 1.5-2x slower
+(docs/performance.md). With this adjustment a partition's remaining records are counted up to
+the larger of the ListOffsets answer and the high watermark of the consumer's last fetch of it,
+so recovery ends after the whole last batch, Faust pauses the changelog partitions as it does
+for every other buffer size, and no worker reads its own changelogs in normal operation. On
+Apache Kafka the two ends agree, and nothing changes.
 """
 
 from __future__ import annotations
@@ -53,6 +70,7 @@ PATCHED_SOURCES = {
     "Consumer.resume_partitions": "afe6b7c02a41d63c",
     "Consumer.perform_seek": "0e8c130ff4b0afd8",
     "AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
+    "Recovery.active_remaining": "0dcc38568ad5018b",
 }
 # fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
 AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
@@ -70,6 +88,7 @@ def _originals() -> dict[str, Callable[..., Any]]:
         "Consumer.resume_partitions": _original_resume,
         "Consumer.perform_seek": _original_seek,
         "AIOKafkaConsumerThread._create_worker_consumer": _original_create,
+        "Recovery.active_remaining": _original_remaining,
     }
 
 
@@ -197,3 +216,34 @@ def fetch_max_wait(ms: int) -> None:
     _fetch_max_wait_ms = ms
     AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign,assignment]
         _create_worker_consumer)
+
+
+_original_remaining = Recovery.active_remaining
+
+
+def fetched_end(consumer: Any, tp: Any) -> int | None:
+    """The last offset of ``tp`` by the high watermark of the consumer's last fetch of it (None
+    before any fetch, or when the partition is not assigned)."""
+    try:
+        highwater = consumer.highwater(tp)
+    except (AssertionError, RuntimeError):  # not assigned, consumer not started
+        return None
+    return highwater - 1 if isinstance(highwater, int) else None
+
+
+def _active_remaining(self: Any) -> Any:
+    highwaters = self.active_highwaters
+    consumer = self.app.consumer
+    for tp, last in list(highwaters.items()):
+        fetched = fetched_end(consumer, tp)
+        if fetched is not None and (last is None or fetched > last):
+            highwaters[tp] = fetched
+    return _original_remaining(self)
+
+
+def recovery_reads_to_fetched_end() -> None:
+    """Install adjustment 3 (idempotent), after checking the code it patches."""
+    if Recovery.active_remaining is _active_remaining:
+        return
+    check_faust()
+    Recovery.active_remaining = _active_remaining  # type: ignore[method-assign]

@@ -61,6 +61,12 @@ REDELIVERED = Counter(
     "Times a partition's records, held by the consumer and never processed by its idle agent, "
     "were fetched again from the commit (processor/domain/stalls.py LostRecords).",
     ["topic"])
+CHANGELOG_READ_LIVE = Counter(
+    "energy_changelog_records_read_outside_recovery_total",
+    "Records of this worker's table changelogs its consumer read while no recovery ran, by "
+    "table. 0 in normal operation: the writers set the tables themselves, and the changelog "
+    "partitions are only read while a recovery runs (processor/stream/faust_fixes.py, 3).",
+    ["table"])
 ROUTER_PAUSES = Counter(
     "energy_router_pauses_total",
     "Times the router stopped taking telemetry.raw because the routed records waiting for "

@@ -9,12 +9,52 @@ drops them too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+
 from processor.domain.kinds import KINDS
 from processor.domain.partitioning import partition_for
-from processor.domain.table_entries import expired_keys, key_hour, window_start
+from processor.domain.table_entries import expired_keys, key_hour, supersedes, window_start
 from processor.kafka.changelog import Changelog
+from processor.stream import metrics
 from processor.stream.checkpoint import guarded
 from processor.stream.pipeline import Pipeline
+
+
+class ForwardTable(faust.Table):  # type: ignore[misc]
+    """A table whose changelog, when read back (a recovery), never takes a key back in time:
+    a record replaces the value only where ``supersedes`` says so. The writers set values
+    directly (``processor/kafka/changelog.py``); this is the other way values arrive."""
+
+    async def on_changelog_event(self, event: Any) -> None:
+        # Faust calls this for every changelog record its consumer reads for the table.
+        await super().on_changelog_event(event)
+        if not self.app.in_recovery:
+            metrics.CHANGELOG_READ_LIVE.labels(self.name).inc()
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        store = self.data
+        partitions = getattr(store, "_key_partition", None)  # the memory store's index
+        for event in batch:
+            key = self._to_key(event.key)
+            value = event.value if event.message.value is not None else None
+            if value is None:
+                store.pop(key, None)
+                if partitions is not None:
+                    partitions.pop(key, None)
+            elif supersedes(value, store.get(key)):
+                store[key] = self._to_value(value)
+                if partitions is not None:
+                    partitions[key] = event.message.partition
+
+
+def forward_table(app: faust.App, name: str, partitions: int) -> ForwardTable:
+    """A plain keyed table of JSON objects by string key (``ForwardTable``)."""
+    table = ForwardTable(app, name=name, default=None, partitions=partitions, key_type=str)
+    app.tables.add(table)
+    return table
 
 
 def register_window_expiry(p: Pipeline) -> None:

@@ -45,23 +45,31 @@ def test_rate_and_ratio_survive_empty_measurements() -> None:
 def test_derive_adds_ratios_and_the_worst_peak_memory() -> None:
     results = {"single": {"readings_per_s": 7000.0, "worker_peak_rss_mb": [120.0]},
                "faust": {"events_per_s": 10000.0},
-               "batched": {"readings_per_s": 100000.0, "worker_peak_rss_mb": [150.5]},
+               "batched": {"readings_per_s": 100000.0, "worker_peak_rss_mb": [150.5],
+                           "readings": 200_000,
+                           "cpu_seconds": {"workers": 1.0, "postgres": 0.8, "broker": 0.2,
+                                           "harness": 5.0}},
                "naive": {"readings_per_s": 2000.0},
                "copy": {"rows_per_s": 400000.0},
+               "reference": {"single": {"readings_per_s": 14000.0},
+                             "batched": {"readings_per_s": 50000.0}},
                "scaleout": {"two_workers": {"worker_peak_rss_mb": [90.0, 95.0]}}}
     derive(results)
     assert results["single"]["faust_ceiling_per_s"] == 10000.0
     assert results["single"]["ratio_to_ceiling"] == 0.7
     assert results["batched"]["ratio_to_naive"] == 50.0
     assert results["batched"]["ratio_to_copy"] == 0.25
+    assert results["single"]["ratio_to_reference"] == 0.5
+    assert results["batched"]["ratio_to_reference"] == 2.0
+    assert results["batched"]["cpu_us_per_reading"] == 10.0  # the harness's CPU left out
     assert results["worker"] == {"peak_rss_mb": 150.5, "by_section": {
         "single": 120.0, "batched": 150.5, "scaleout": 95.0}}
 
 
 def test_report_judges_each_target_and_names_skipped_sections() -> None:
-    results = {"single": {"readings_per_s": 7000.0, "ratio_to_ceiling": 0.7},
+    results = {"single": {"readings_per_s": 7000.0, "ratio_to_ceiling": 0.9},
                "batched": {"readings_per_s": 99_999.0},
-               "freshness": {"p99_ms": 1000.0},
+               "freshness": {"p99_ms": 500.0},
                "analytics": {"skipped": "no endpoint"}}
     verdicts = report.targets(results)
     assert verdicts["single.ratio_to_ceiling"] == "pass"

@@ -70,3 +70,18 @@ def test_only_a_strictly_newer_reading_replaces_live_state() -> None:
     assert newer(t2, t1)
     assert not newer(t1, t2)
     assert not newer(t1, t1)
+
+
+def test_a_changelog_record_never_takes_a_table_back_in_time() -> None:
+    from processor.domain.table_entries import supersedes
+
+    live = {"ts": "2026-02-10T19:05:00.000000+00:00", "kwhConsumedAc": 1.0}
+    older = {**live, "ts": "2026-02-10T19:04:00.000000+00:00", "kwhConsumedAc": 9.0}
+    newer_live = {**live, "ts": "2026-02-10T19:06:00.000000+00:00"}
+    assert supersedes(live, None)
+    assert supersedes(newer_live, live) and supersedes(live, live)
+    assert not supersedes(older, live)
+    hour = {"kwhConsumedAc": 2.0, "readings": 3}
+    assert supersedes({"kwhConsumedAc": 2.5, "readings": 4}, hour)
+    assert not supersedes({"kwhConsumedAc": 1.0, "readings": 2}, hour)
+    assert supersedes(None, hour)  # a tombstone (an expired hour) always applies

@@ -171,3 +171,43 @@ def test_changed_faust_code_stops_the_start_with_a_clear_message() -> None:
     assert faust_fixes.changed_methods(other) == ["Consumer.perform_seek"]
     with pytest.raises(StartupError, match=r"Consumer\.perform_seek.*faust-streaming==0\.15\.3"):
         faust_fixes.check_faust(other)
+
+
+class FetchingConsumer:
+    """The high watermarks of the consumer's last fetches (aiokafka's ``highwater``)."""
+
+    def __init__(self, fetched: dict[TP, int | None]) -> None:
+        self.fetched = fetched
+
+    def highwater(self, tp: TP) -> int | None:
+        if tp not in self.fetched:
+            raise AssertionError("Partition is not assigned")
+        return self.fetched[tp]
+
+
+def test_recovery_counts_a_changelog_to_the_end_its_fetch_reported(app: faust.App) -> None:
+    faust_fixes.recovery_reads_to_fetched_end()
+    other = TP("app-meter_hourly-changelog", 0)
+    gone = TP("app-vehicle_live-changelog", 3)
+    # ListOffsets said 11 (the embedded broker: its last batch's first offset + 1), the fetch
+    # of the batch said 13; nothing fetched yet of the other; the third is not assigned.
+    app.consumer = FetchingConsumer({CHANGELOG: 13, other: None})  # type: ignore[assignment]
+    recovery = Recovery(app, Mock(name="tables", values=Mock(return_value=[])))
+    recovery.active_highwaters.update({CHANGELOG: 10, other: 4, gone: 2})
+    recovery.active_offsets.update({CHANGELOG: 10, other: 1, gone: 2})
+    # Faust alone would end this partition's recovery here, at offset 10 of 0-12.
+    assert faust_fixes._original_remaining(recovery)[CHANGELOG] == 0
+    assert recovery.active_remaining() == {CHANGELOG: 2, other: 3, gone: 0}
+    assert recovery.need_recovery()
+    recovery.active_offsets[CHANGELOG] = 12
+    recovery.active_offsets[other] = 4
+    assert not recovery.need_recovery()
+
+
+def test_a_fetch_never_lowers_the_end_faust_asked_for(app: faust.App) -> None:
+    faust_fixes.recovery_reads_to_fetched_end()
+    app.consumer = FetchingConsumer({CHANGELOG: 5})  # type: ignore[assignment]
+    recovery = Recovery(app, Mock(name="tables", values=Mock(return_value=[])))
+    recovery.active_highwaters[CHANGELOG] = 9
+    recovery.active_offsets[CHANGELOG] = 3
+    assert recovery.active_remaining() == {CHANGELOG: 6}
