@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit lint typecheck clean chromium
+.PHONY: run test unit lint typecheck clean chromium bench-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+
+# A guard against a slowdown of the stream core: three in-run ratios against wide floors, under
+# a minute (benchmarks/check.py). CI runs it after the tests.
+bench-check: $(STAMP)
+	$(BIN)/python -m benchmarks --check
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -1,11 +1,17 @@
 """``python -m benchmarks --against REV``: this checkout against an earlier commit, in one run.
 
 Absolute figures drift with the host by 2x from day to day; ratios within one run do not. So
-the chosen sections run for REV (checked out in a temporary git worktree, with its own
-benchmark harness and its own worker subprocesses) and for this checkout (its working tree, as
-it is), interleaved: REV, HEAD, REV, HEAD. Each turn is a whole ``python -m benchmarks --only
-...`` of that tree, so neither side's code is imported by the other. The report gives each
-figure for every turn, the mean of each side and HEAD/REV.
+the chosen sections run for REV and for this checkout (its working tree, as it is),
+interleaved: REV, HEAD, REV, HEAD. Each turn is a whole ``python -m benchmarks --only ...`` in
+a process of its own, with worker subprocesses of its own. Both sides are measured by this
+checkout's harness, with the same sizes and the same method: REV's product code (processor/,
+db/, producers/) is checked out in a temporary git worktree and laid beside this harness in an
+overlay folder, where REV's turns run (``BENCH_PRODUCT_ROOT``). A section that REV's code
+cannot run (one that measures something REV lacks) is reported as missing for REV. When this
+harness cannot import REV's code at all (a commit from before the packages took their present
+shape), REV's turns run REV's own harness in its worktree, with its own sizes: the report says
+so, and then only the ratios within a turn compare. The report gives each figure for every
+turn, the mean of each side and HEAD/REV.
 """
 
 from __future__ import annotations
@@ -104,39 +110,68 @@ def describe(tree: Path) -> str:
     return out.stdout.strip()[:90] + (" (+ uncommitted changes)" if dirty else "")
 
 
+PRODUCT = ("processor", "db", "producers")
+# Imported at start by every Python process of a REV turn (the overlay is on its path): the
+# editable install of this checkout would otherwise hand out this checkout's module for any
+# module REV's packages lack, and REV would run partly on today's code.
+NO_EDITABLE = """import sys
+sys.meta_path[:] = [f for f in sys.meta_path
+                    if "Editable" not in getattr(f, "__name__", type(f).__name__)]
+"""
+
+
 @contextlib.contextmanager
-def worktree(sha: str) -> Iterator[Path]:
-    """REV checked out in a temporary worktree, removed afterwards."""
+def overlay(sha: str) -> Iterator[tuple[Path, Path]]:
+    """REV checked out in a temporary worktree, and an overlay folder holding this harness and
+    REV's product packages; both removed afterwards. Yields (worktree, overlay)."""
     parent = Path(tempfile.mkdtemp(prefix="energy-against-"))
     tree = parent / sha[:10]
     subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), sha], cwd=ROOT,
                    check=True)
+    lay = parent / "overlay"
+    lay.mkdir()
+    (lay / "benchmarks").symlink_to(ROOT / "benchmarks")
+    for package in PRODUCT:
+        (lay / package).symlink_to(tree / package)
+    for root in (lay, tree):
+        (root / "sitecustomize.py").write_text(NO_EDITABLE)
     try:
-        yield tree
+        yield tree, lay
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
                        capture_output=True)
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def known_sections(tree: Path) -> tuple[str, ...]:
-    """The sections the tree's own harness knows."""
+def harness_loads(root: Path) -> str | None:
+    """None when the harness in ``root`` imports the product code there; else the error."""
+    out = subprocess.run([sys.executable, "-c", "import benchmarks.__main__"], cwd=root,
+                         env=tree_env(root), capture_output=True, text=True)
+    return None if out.returncode == 0 else (out.stderr.strip().splitlines() or ["?"])[-1]
+
+
+def known_sections(root: Path) -> tuple[str, ...]:
+    """The sections the harness in ``root`` knows."""
     out = subprocess.run([sys.executable, "-c", "import benchmarks.__main__ as m; "
-                          "print(','.join(m.SECTIONS))"], cwd=tree, env=tree_env(tree),
+                          "print(','.join(m.SECTIONS))"], cwd=root, env=tree_env(root),
                          capture_output=True, text=True)
     if out.returncode:
-        raise SystemExit(f"--against: the harness in {tree} does not load:\n{out.stderr}")
+        raise SystemExit(f"--against: the harness in {root} does not load:\n{out.stderr}")
     return tuple(out.stdout.strip().split(","))
 
 
-def tree_env(tree: Path) -> dict[str, str]:
-    """The tree's own packages first (the editable install points at this checkout)."""
-    return {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+def tree_env(root: Path) -> dict[str, str]:
+    """Processes of the turn, and their subprocesses, import the product from ``root`` (the
+    folder they run in comes first on the path, before the editable install of this
+    checkout)."""
+    return {**os.environ, "PYTHONPATH": str(root), "BENCH_PRODUCT_ROOT": str(root),
+            "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def run_turn(tree: Path, side: str, turn: int, sections: list[str], quick: bool,
              out: Path) -> dict[str, Any]:
-    """One whole benchmark run of ``tree``; its output goes through, each line prefixed."""
+    """One whole benchmark run in ``tree`` (this checkout, or REV's overlay); its output goes
+    through, each line prefixed."""
     command = [sys.executable, "-m", "benchmarks", "--only", ",".join(sections),
                "--out", str(out), *(["--quick"] if quick else [])]
     log(f"against: turn {turn} {side}: {' '.join(command[1:])} in {tree}")
@@ -202,21 +237,22 @@ def run(rev: str, sections: list[str], quick: bool, rounds: int, out: Path) -> i
     scratch = Path(tempfile.mkdtemp(prefix="energy-against-results-"))
     turns: dict[str, list[dict[str, Any]]] = {"REV": [], "HEAD": []}
     started = time.monotonic()
-    with worktree(sha) as rev_tree:
-        rev_known = known_sections(rev_tree)
-        rev_sections = [s for s in sections if s in rev_known]
-        missing = [s for s in sections if s not in rev_known]
-        if missing:
-            log(f"against: {rev} has no section {', '.join(missing)}: run for HEAD only")
+    with overlay(sha) as (rev_tree, rev_root):
         rev_label, head_label = describe(rev_tree), describe(ROOT)
+        rev_sections = sections
+        refused = harness_loads(rev_root)
+        if refused:
+            rev_root = rev_tree
+            rev_sections = [s for s in sections if s in known_sections(rev_tree)]
+            rev_label += " [measured by its own harness and sizes: compare ratios only]"
+            log(f"against: this harness cannot import {rev}'s code ({refused}); its turns run "
+                f"its own harness ({', '.join(rev_sections)})")
         for turn in range(1, rounds + 1):
-            for side, tree, chosen in (("REV", rev_tree, rev_sections),
+            for side, root, chosen in (("REV", rev_root, rev_sections),
                                        ("HEAD", ROOT, sections)):
-                if not chosen:
-                    turns[side].append({})
-                    continue
                 path = scratch / f"{side.lower()}-{turn}.json"
-                turns[side].append(run_turn(tree, side, turn, chosen, quick, path))
+                turns[side].append(run_turn(root, side, turn, chosen, quick, path)
+                                   if chosen else {})
     rows = summarize(turns)
     document = {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "rev": rev,
                 "rev_commit": sha, "rev_label": rev_label, "head_label": head_label,
@@ -230,8 +266,10 @@ def run(rev: str, sections: list[str], quick: bool, rounds: int, out: Path) -> i
     print(table(rows, rev_label, head_label))
     print()
     log(f"against: done in {document['total_seconds']:.0f}s; wrote {out}")
-    failed = [f"{side}{i + 1}" for side, results in turns.items()
-              for i, r in enumerate(results) if "error" in r]
+    failed = [f"{side}{i + 1} {name}" for side, results in turns.items()
+              for i, r in enumerate(results)
+              for name, section in r.items() if isinstance(section, dict) and "error" in section]
     if failed:
-        log(f"against: turns without results: {', '.join(failed)}")
-    return 1 if failed else 0
+        log(f"against: sections that failed (missing above): {', '.join(failed)}")
+    head_failed = [f for f in failed if f.startswith("HEAD")]
+    return 1 if head_failed or any("error" in r for r in turns["HEAD"]) else 0

@@ -94,7 +94,11 @@ class Stack:
     @contextlib.contextmanager
     def scenario(self, name: str, partitions: int) -> Iterator[Scenario]:
         directory = self.root / name
-        directory.mkdir(parents=True, exist_ok=True)
+        repeat = 1
+        while directory.exists():  # a section measured twice (benchmarks/__main__.py PAIRED)
+            repeat += 1
+            directory = self.root / f"{name}-{repeat}"
+        directory.mkdir(parents=True)
         broker = EmbeddedBroker.start(directory)
         app_id = f"bench-{name}-{uuid.uuid4().hex[:6]}"
         try:

@@ -41,13 +41,12 @@ import psutil
 from confluent_kafka import Producer
 
 from benchmarks.env import Stack, log
-from benchmarks.workers import metric_sum
+from benchmarks.workers import ROOT, metric_sum
 from processor.domain.dead_letters import original_bytes
 from processor.kafka.producer import producer_config
 from processor.kafka.security import client_config
 from processor.kafka.topics import DLQ, RAW
 
-ROOT = Path(__file__).resolve().parent.parent
 DEVICES = 2_000  # half meters, half vehicles (vehicle i charges on meter i)
 BASE = datetime(2026, 1, 1, tzinfo=UTC)  # minute 0 of reading k // DEVICES
 MARKER = re.compile(rb"H-\d+")  # in every hostile message

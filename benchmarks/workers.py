@@ -17,7 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from processor.ops.embedded import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+# Where subprocesses (workers, gateways, reference consumers) run, so ``python -m processor...``
+# finds the product code measured: this checkout, or, under ``--against``, an overlay of this
+# harness and REV's product code (benchmarks/against.py).
+ROOT = Path(os.environ.get("BENCH_PRODUCT_ROOT") or Path(__file__).resolve().parent.parent)
 OWNS = re.compile(r"worker owns partitions \[([0-9, ]*)\]")
 
 

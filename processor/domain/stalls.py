@@ -35,18 +35,24 @@ class Watchdog:
         self.clock = clock
         self.last: dict[str, float] = dict.fromkeys(agents, clock())
         self.stalls: list[Stall] = []  # what the last judgement found (for /readyz)
-        self.busy: set[str] = set()  # agents inside a batch (between its take and its acks)
+        # agents inside a batch (between its take and its acks), with how many batches: an
+        # agent works on its next batch while the last one's checkpoint is still in flight
+        self.busy: dict[str, int] = {}
 
     def began(self, agent: str) -> None:
         """``agent`` took a batch: records it was handed may wait on it until it acks them."""
-        self.busy.add(agent)
+        self.busy[agent] = self.busy.get(agent, 0) + 1
 
     def progressed(self, agent: str) -> None:
         self.last[agent] = self.clock()
 
     def finished(self, agent: str) -> None:
-        """``agent`` acked its batch (``checkpoint``)."""
-        self.busy.discard(agent)
+        """``agent`` acked a batch (``checkpoint``)."""
+        left = self.busy.get(agent, 0) - 1
+        if left > 0:
+            self.busy[agent] = left
+        else:
+            self.busy.pop(agent, None)
         self.progressed(agent)
 
     def restart_clocks(self) -> None:

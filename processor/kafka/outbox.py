@@ -44,12 +44,15 @@ class Outbox:
         self.pending += 1
 
     async def flush(self, timeout: float = 60.0) -> None:
-        """Return once every queued record is on the broker; raise if any was not."""
+        """Return once every record queued before the call is on the broker; raise if any was
+        not. Records queued meanwhile (an agent goes on with its next batch while its last
+        one's checkpoint waits here) stay pending for the next flush."""
         if self.pending:
+            flushing = self.pending
             loop = asyncio.get_running_loop()
             remaining: Any = await loop.run_in_executor(self.executor, self.producer.flush,
                                                         timeout)
-            self.pending = 0
+            self.pending -= flushing
             if remaining:
                 raise DeliveryError(f"{remaining} records not delivered in {timeout}s")
         if self.delivery.failed:

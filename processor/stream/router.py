@@ -1,10 +1,10 @@
 """The router agent: ``telemetry.raw`` -> partition-aligned batches, and rejections -> DLQ.
 
 Raw messages are acked only once every batch and dead letter made from them is on the broker
-(``checkpoint.py``). Routed batches and dead letters are produced through confluent-kafka
-(``processor/kafka/outbox.py``): librdkafka sends them from its own threads while the router
-validates on (aiokafka, Faust's producer, did it in the event loop's thread: 7-8% of the
-worker's time on batches).
+(``checkpoint.py``); the router takes its next batch meanwhile (``Pipelined``). Routed batches
+and dead letters are produced through confluent-kafka (``processor/kafka/outbox.py``):
+librdkafka sends them from its own threads while the router validates on (aiokafka, Faust's
+producer, did it in the event loop's thread: 7-8% of the worker's time on batches).
 
 Validation never raises (``processor/domain/validation.py``); should it anyway, on a bug we
 have not found yet, the message goes to the dead-letter topic with reason ``internal error`` and the
@@ -24,7 +24,7 @@ from processor.domain.validation import INTERNAL_ERROR, Outcome, Rejection, vali
 from processor.kafka import topics
 from processor.kafka.outbox import Outbox
 from processor.stream import metrics
-from processor.stream.checkpoint import checkpoint, guarded
+from processor.stream.checkpoint import Pipelined, guarded
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def register_router(p: Pipeline) -> None:
     @p.app.agent(p.raw, name="router")
     @guarded("router")
     async def router(stream: Any) -> None:
+        checkpoints = Pipelined("router", p.watchdog)
         async for events in stream.noack().noack_take(
             settings.router_batch_max, within=settings.router_flush_seconds
         ):
@@ -94,5 +95,7 @@ def register_router(p: Pipeline) -> None:
                     unyielded = 0
                     await asyncio.sleep(0)
             send_routed(lines)
-            await checkpoint("router", stream, events, (outbox,), p.watchdog)
+            # acked once its routed batches and dead letters are on the broker, while the
+            # router goes on with the next take
+            await checkpoints.submit(stream, events, (outbox,))
             metrics.RAW_MESSAGES.inc(len(events))

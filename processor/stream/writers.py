@@ -27,7 +27,7 @@ from processor.kafka import topics
 from processor.kafka.changelog import Changelog
 from processor.kafka.outbox import Outbox
 from processor.stream import metrics
-from processor.stream.checkpoint import checkpoint, exit_for_redelivery, guarded
+from processor.stream.checkpoint import Pipelined, exit_for_redelivery, guarded
 from processor.stream.offsets import FirstOffsets, committed_offset
 from processor.stream.pipeline import Pipeline
 
@@ -147,6 +147,7 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
 
     async def writer(stream: Any) -> None:
         nonlocal losing
+        checkpoints = Pipelined(name, p.watchdog)
         async for events in stream.noack().noack_take(
             settings.writer_batch_max, within=settings.writer_flush_seconds
         ):
@@ -179,7 +180,9 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
             restated = window_start(settings.hourly_window_hours) if result.skipped else None
             changelog.set_many(hourly, hour_entries(kind, result.hourly, hourly.data,
                                                     partitions, restated))
-            await checkpoint(name, stream, events, (changelog,), p.watchdog)
+            # acked once the changelog records and dead letters are on the broker, while the
+            # writer goes on with its next batch
+            await checkpoints.submit(stream, events, (changelog,))
 
     writer.__name__ = name
     p.app.agent(p.routed[kind.name], name=name)(guarded(name)(writer))

@@ -121,3 +121,16 @@ def test_input_is_time_ordered_in_the_past_and_encoded_both_ways() -> None:
 def test_probe_ids_cover_every_partition() -> None:
     ids = probe_ids("vehicle", 8, "t")
     assert [partition_for(i, 8) for i in ids] == list(range(8))
+
+
+def test_the_paired_sections_interleave_and_their_runs_combine() -> None:
+    from benchmarks.__main__ import combine, plan
+
+    assert plan(["single", "faust", "batched"], quick=False) == [
+        "faust", "single", "faust", "single", "batched"]
+    assert plan(["single", "batched"], quick=False) == ["single", "batched"]
+    assert plan(["single", "faust"], quick=True) == ["single", "faust"]
+    both = combine([{"readings_per_s": 8000.0, "seconds": 15.0},
+                    {"readings_per_s": 9000.0, "seconds": 13.0}])
+    assert both["readings_per_s"] == 8500.0 and both["seconds"] == 14.0
+    assert len(both["runs"]) == 2

@@ -1,0 +1,97 @@
+"""``make bench-check`` (``python -m benchmarks --check``): a guard against a slowdown of the
+stream core, in under a minute, run by CI after the tests.
+
+It measures, at small sizes and on one shared, warmed-up worker, the three ratios the core is
+judged by, each within this one run (absolute figures drift with the host by 2x from day to
+day, the ratios far less):
+
+- single-reading messages end to end, against a bare Faust agent that only counts them;
+- batched messages end to end, against PostgreSQL's COPY of the same rows;
+- freshness p99, publish to ``vehicle_live``, at a steady 2,000 readings/s.
+
+Each has a wide floor (``FLOORS``): a benchmark, not a timed test. The floors were set so that
+the code before the fix of the changelog read-back (ce4d6f5) fails and the code after it passed
+ten runs out of ten on a 2-core machine (docs/performance.md, "The guard").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks import freshness, pipeline, references
+from benchmarks.env import Stack, log
+from benchmarks.fleet_input import generate, start_time
+from benchmarks.stats import ratio
+
+
+@dataclass(frozen=True)
+class Floor:
+    key: str
+    label: str
+    limit: float
+    higher_is_better: bool = True
+
+    def passes(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value >= self.limit if self.higher_is_better else value <= self.limit
+
+
+FLOORS = (
+    Floor("single_to_faust", "single-reading messages / bare Faust agent", 0.40),
+    Floor("batched_to_copy", "batched messages / PostgreSQL COPY", 0.10),
+    Floor("freshness_p99_ms", "freshness p99, publish -> vehicle_live (ms)", 900.0,
+          higher_is_better=False),
+)
+
+VEHICLES = 1_000  # and as many meters
+SINGLE_MINUTES = 8  # 16,000 single-reading messages
+BATCHED_MINUTES = 60  # 120,000 readings in messages of 500
+FRESHNESS_RATE = 2_000
+FRESHNESS_SECONDS = 4.0
+PARTITIONS = 8
+
+
+def measure(stack: Stack) -> dict[str, Any]:
+    single = generate(VEHICLES, SINGLE_MINUTES, start_time(hours_ago=30))
+    batched = generate(VEHICLES, BATCHED_MINUTES, start_time(hours_ago=28))
+    out: dict[str, Any] = {}
+    out["faust"] = references.faust_ceiling(stack, single.single_messages(), PARTITIONS)
+    with pipeline.running(stack, "check", PARTITIONS) as r:
+        out["single"] = pipeline.timed(r, "single", single, single.single_messages()).as_dict()
+        out["batched"] = pipeline.timed(r, "batched", batched,
+                                        batched.batched_messages(500)).as_dict()
+        out["freshness"] = freshness.measure_on(r, VEHICLES, FRESHNESS_RATE,
+                                                FRESHNESS_SECONDS)
+    out["copy"] = references.copy(stack, batched)
+    out["single_to_faust"] = ratio(out["single"]["readings_per_s"],
+                                   out["faust"]["events_per_s"])
+    out["batched_to_copy"] = ratio(out["batched"]["readings_per_s"], out["copy"]["rows_per_s"])
+    out["freshness_p99_ms"] = out["freshness"].get("p99_ms")
+    return out
+
+
+def run() -> int:
+    started = time.monotonic()
+    stack = Stack()
+    try:
+        found = measure(stack)
+    finally:
+        stack.close()
+    seconds = time.monotonic() - started
+    verdicts = []
+    for floor in FLOORS:
+        value = found.get(floor.key)
+        ok = floor.passes(value)
+        sign = ">=" if floor.higher_is_better else "<="
+        shown = "-" if value is None else f"{value:,.2f}"
+        verdicts.append(ok)
+        log(f"bench-check: {floor.label}: {shown} ({'pass' if ok else 'FAIL'}: floor "
+            f"{sign} {floor.limit:g})")
+    passed = all(verdicts)
+    summary = ", ".join(f"{f.key} {found.get(f.key)}" for f in FLOORS)
+    print(f"bench-check: {'pass' if passed else 'FAIL'} in {seconds:.0f}s ({summary})",
+          flush=True)
+    return 0 if passed else 1
