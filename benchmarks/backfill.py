@@ -56,7 +56,7 @@ from processor.domain.kinds import KINDS
 from processor.kafka.security import client_config
 from processor.kafka.topics import RAW
 from producers.fleet import Fleet, minutes
-from producers.keys import device_key
+from producers.partition_keys import device_key
 
 DEFAULT_DEVICES = 10_000  # meters, and as many vehicles: 2.4 M messages over 2 hours
 DEFAULT_HOURS = 2.0

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 
 from processor.kafka.producer import Delivery, check_broker, produce, producer_config
 from processor.kafka.topics import RAW
-from producers.keys import key_of_line
+from producers.partition_keys import key_of_line
 
 
 def publish_lines(bootstrap: str, source: IO[bytes], topic: str = RAW,

@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from processor.kafka.producer import Delivery, check_broker, produce, producer_config
 from processor.kafka.topics import RAW
 from producers.fleet import Fleet, minutes
-from producers.keys import device_key
+from producers.partition_keys import device_key
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""The Kafka key of a reading a producer publishes: its device id (DESIGN.md section 2)."""
+"""The Kafka partition key of a reading a producer publishes: its device id (DESIGN.md section 2).
+
+Not to be confused with the API keys (processor/ops/keys.py).
+"""
 
 from __future__ import annotations
 
