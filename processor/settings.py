@@ -8,11 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.domain.api_keys import is_loopback
 from processor.domain.efficiency import Rules
+from processor.domain.readings import MIN_READING_TIME
 
 
 class Settings(BaseSettings):
@@ -87,6 +88,14 @@ class Settings(BaseSettings):
         default=168.0, gt=0,
         description="How long telemetry.raw keeps readings (retention.ms, set when the topic is "
                     "created): the window within which `replay` can re-process them.",
+    )
+    min_reading_time: AwareDatetime = Field(
+        default=MIN_READING_TIME,
+        description="The earliest timestamp a reading may carry (ISO-8601 with a zone): older "
+                    "ones are a device clock that was never set (year 1, 1900, 1970), and go "
+                    "to telemetry.dlq with a reason naming this setting, as readings more than "
+                    "5 minutes in the future do. Applied where readings are judged: the "
+                    "gateway, the workers' router, replay.",
     )
     efficiency_threshold: float = Field(default=0.85, gt=0, le=2)
     min_charge_kwh: float = Field(

@@ -4,10 +4,11 @@ Most readings are plainly valid, and building a pydantic model for each one to e
 was two thirds of the router's time. ``PLAIN[type]`` (reached through
 ``validation.plain_line``, which knows a reading's type) turns a decoded reading whose every field
 has the plain shape the models accept (numbers within the models' bounds, ids matching their
-pattern, a zoned timestamp not in the future, no other field) straight into its line, the same
-line as ``line_of(model)``. Anything else it hands back (``None``) to the models, which judge it
-and word the errors: the models stay the rules. The bounds are read from the models here, and
-this module refuses to import if their fields or kinds of bounds change under it.
+pattern, a zoned timestamp neither in the future nor before MIN_READING_TIME, no other field)
+straight into its line, the same line as ``line_of(model)``. Anything else it hands back
+(``None``) to the models, which judge it and word the errors: the models stay the rules. The
+bounds are read from the models here, and this module refuses to import if their fields or
+kinds of bounds change under it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from processor.domain.readings import (
     MeterReading,
     Reading,
     VehicleReading,
+    min_reading_time,
     parse_timestamp,
 )
 
@@ -88,6 +90,7 @@ BATTERY_TEMP = _bounds(VehicleReading, "batteryTemp", Ge)
 
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # no instant is ahead of it
+_START_OF_TIME = datetime.min.replace(tzinfo=UTC)  # nor before it
 
 
 def latest_ts(now: datetime) -> int:
@@ -96,27 +99,34 @@ def latest_ts(now: datetime) -> int:
     return micros(now + MAX_FUTURE)
 
 
+def earliest_ts(earliest: datetime | None = None) -> int:
+    """The earliest timestamp (COPY's value) a reading may have: ``earliest``, by default this
+    process's MIN_READING_TIME (``readings.set_min_reading_time``)."""
+    return micros(min_reading_time() if earliest is None else earliest)
+
+
 @lru_cache(maxsize=8192)
 def _micros(value: str) -> int:
-    """A timestamp's COPY value, parsed once (a fleet's readings share them); the future check
-    is the caller's, per reading, so the cache never depends on the time."""
-    return micros(parse_timestamp(value, _END_OF_TIME))
+    """A timestamp's COPY value, parsed once (a fleet's readings share them); the future and
+    floor checks are the caller's, per reading, so the cache never depends on the time."""
+    return micros(parse_timestamp(value, _END_OF_TIME, _START_OF_TIME))
 
 
-def _ts(value: Any, latest: int) -> int | None:
+def _ts(value: Any, earliest: int, latest: int) -> int | None:
     """``parse_timestamp``'s rule (a zoned ISO-8601 string, not ahead of the time of judging by
-    more than MAX_FUTURE: ``latest_ts``), the instant as COPY's value; None where the models
-    must judge. In whole microseconds, as datetimes count, the comparison is exact."""
+    more than MAX_FUTURE: ``latest_ts``, not before the floor: ``earliest_ts``), the instant as
+    COPY's value; None where the models must judge. In whole microseconds, as datetimes count,
+    the comparisons are exact."""
     if type(value) is not str:
         return None
     try:
         ts = _micros(value)
     except ValueError:
         return None
-    return None if ts > latest else ts
+    return None if ts > latest or ts < earliest else ts
 
 
-def plain_meter(item: dict[str, Any], latest: int) -> Line | None:
+def plain_meter(item: dict[str, Any], earliest: int, latest: int) -> Line | None:
     # Strict numbers: int or float, never bool (type(True) is bool). NaN fails every bound.
     meter, kwh, volts = item.get("meterId"), item.get("kwhConsumedAc"), item.get("voltage")
     if (not METER_FIELDS.issuperset(item) or item.get("type", "meter") != "meter"
@@ -126,14 +136,14 @@ def plain_meter(item: dict[str, Any], latest: int) -> Line | None:
             or (type(volts) is not float and type(volts) is not int)
             or not VOLTAGE[0] < volts <= VOLTAGE[1]):
         return None
-    ts = _ts(item.get("timestamp"), latest)
+    ts = _ts(item.get("timestamp"), earliest, latest)
     if ts is None:
         return None
     # meter_row, inlined: this runs once per reading (struct packs an int as a float8 too)
     return "meter", meter, meter_head(meter) + meter_values(8, ts, 8, kwh, 8, volts)
 
 
-def plain_vehicle(item: dict[str, Any], latest: int) -> Line | None:
+def plain_vehicle(item: dict[str, Any], earliest: int, latest: int) -> Line | None:
     vehicle, meter = item.get("vehicleId"), item.get("meterId")
     soc, kwh, temp = item.get("soc"), item.get("kwhDeliveredDc"), item.get("batteryTemp")
     if (not VEHICLE_FIELDS.issuperset(item) or item.get("type", "vehicle") != "vehicle"
@@ -147,7 +157,7 @@ def plain_vehicle(item: dict[str, Any], latest: int) -> Line | None:
             or (type(temp) is not float and type(temp) is not int)
             or not BATTERY_TEMP[0] <= temp <= BATTERY_TEMP[1]):
         return None
-    ts = _ts(item.get("timestamp"), latest)
+    ts = _ts(item.get("timestamp"), earliest, latest)
     if ts is None:
         return None
     return "vehicle", vehicle, (vehicle_head(vehicle) + vehicle_values(8, ts, 8, soc, 8, kwh,
@@ -155,7 +165,7 @@ def plain_vehicle(item: dict[str, Any], latest: int) -> Line | None:
                                 + link_field(meter))
 
 
-PLAIN: dict[str, Callable[[dict[str, Any], int], Line | None]] = {
+PLAIN: dict[str, Callable[[dict[str, Any], int, int], Line | None]] = {
     "meter": plain_meter,
     "vehicle": plain_vehicle,
 }

@@ -19,8 +19,9 @@ from typing import Any
 
 import orjson
 
-from processor.domain.fast_path import latest_ts
+from processor.domain.fast_path import earliest_ts, latest_ts
 from processor.domain.kinds import KINDS
+from processor.domain.readings import min_reading_time
 from processor.domain.validation import (
     INTERNAL_ERROR,
     FieldError,
@@ -104,8 +105,9 @@ def _dumps(items: list[Any]) -> bytes:
 
 
 def plan(body: bytes, max_readings: int, chunk_readings: int,
-         now: datetime | None = None) -> Reply | Plan:
-    """Decode and validate a request body; an error reply when no reading can be judged."""
+         now: datetime | None = None, earliest: datetime | None = None) -> Reply | Plan:
+    """Decode and validate a request body; an error reply when no reading can be judged.
+    ``earliest``: the readings' floor, by default this process's MIN_READING_TIME."""
     try:
         document = _loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
@@ -123,18 +125,19 @@ def plan(body: bytes, max_readings: int, chunk_readings: int,
         return error(413, f"{len(items)} readings in one request, at most {max_readings} "
                           "(HTTP_MAX_READINGS); split it into several requests")
     now = now or datetime.now(UTC)
-    latest = latest_ts(now)
+    earliest = min_reading_time() if earliest is None else earliest
+    lowest, latest = earliest_ts(earliest), latest_ts(now)
     result = Plan(total=len(items))
     valid: list[tuple[int, Any, str]] = []  # index, reading as sent, device id
     for index, item in enumerate(items):
         kind = reading_type(item) if isinstance(item, dict) else None
         result.types[index] = kind if kind in KINDS else "unknown"
-        line = plain_line(item, latest)
+        line = plain_line(item, lowest, latest)
         if line is not None:  # plainly valid: no model needed (processor/domain/fast_path.py)
             valid.append((index, item, line[1]))
             continue
         try:
-            outcome = validate_reading(item, now)
+            outcome = validate_reading(item, now, earliest)
         except Exception as exc:  # noqa: BLE001
             # The validator turns every bad value into a field error; if something slips
             # through anyway (a bug of ours), refuse the reading rather than fail the request

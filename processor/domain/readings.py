@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MAX_FUTURE = timedelta(minutes=5)
+# MIN_READING_TIME's default: a reading older than this is a device clock that was never set
+# (year 1, 1900, the Unix epoch), not history; stored, it would sit in the history for ever.
+MIN_READING_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
 MAX_KWH = 10_000.0  # per interval: a 10 MW site for an hour; more is a unit or sensor error
 
@@ -18,13 +21,38 @@ DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
 Kwh = Annotated[float, Field(ge=0, le=MAX_KWH, allow_inf_nan=False)]
 
 
-def parse_timestamp(value: Any, now: datetime | None = None) -> datetime:
-    """ISO-8601 with a zone, at most five minutes ahead of ``now``; returned in UTC."""
+_earliest = MIN_READING_TIME  # this process's floor: set_min_reading_time
+
+
+def set_min_reading_time(earliest: datetime) -> None:
+    """Judge readings against ``earliest`` (the MIN_READING_TIME setting) from now on, in this
+    process. The domain reads no settings, and the router and the HTTP ingest path cannot all
+    be handed the floor on each call, so each process that judges readings sets it once at
+    start-up; until then it is the setting's default, ``MIN_READING_TIME``."""
+    global _earliest
+    if earliest.tzinfo is None or earliest.utcoffset() is None:
+        raise ValueError("MIN_READING_TIME needs a time zone (Z or an offset such as +02:00)")
+    _earliest = earliest.astimezone(UTC)
+
+
+def min_reading_time() -> datetime:
+    """The earliest timestamp a reading judged in this process may carry."""
+    return _earliest
+
+
+def parse_timestamp(value: Any, now: datetime | None = None,
+                    earliest: datetime | None = None) -> datetime:
+    """ISO-8601 with a zone, at most five minutes ahead of ``now`` and not before ``earliest``
+    (default: this process's MIN_READING_TIME); returned in UTC."""
     if not isinstance(value, str):
         raise ValueError("must be an ISO-8601 string with a time zone")
     ts = _utc(value)
     if ts - (now or datetime.now(UTC)) > MAX_FUTURE:
         raise ValueError("is more than 5 minutes in the future")
+    floor = _earliest if earliest is None else earliest
+    if ts < floor:
+        raise ValueError(f"is before {floor.isoformat().replace('+00:00', 'Z')}, the earliest a "
+                         "reading may be (MIN_READING_TIME)")
     return ts
 
 
@@ -54,8 +82,9 @@ class _Reading(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp(cls, value: Any, info: ValidationInfo) -> datetime:
-        now = info.context.get("now") if info.context else None
-        return parse_timestamp(value, now)
+        if not info.context:
+            return parse_timestamp(value)
+        return parse_timestamp(value, info.context.get("now"), info.context.get("earliest"))
 
 
 class MeterReading(_Reading):

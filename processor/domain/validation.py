@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from processor.domain.fast_path import PLAIN, Line, latest_ts, line_of
+from processor.domain.fast_path import PLAIN, Line, earliest_ts, latest_ts, line_of
 from processor.domain.kinds import KINDS
-from processor.domain.readings import Reading
+from processor.domain.readings import Reading, min_reading_time
 
 VALIDATORS = {name: kind.model.__pydantic_validator__ for name, kind in KINDS.items()}
 
@@ -83,16 +83,20 @@ def reading_type(item: dict[str, Any]) -> str | None:
     return None
 
 
-def plain_line(item: Any, latest: int) -> Line | None:
-    """The routed line of a plainly valid reading (``processor.domain.fast_path``; ``latest``:
-    ``fast_path.latest_ts`` of the time of judging), or None when the models must judge it."""
+def plain_line(item: Any, earliest: int, latest: int) -> Line | None:
+    """The routed line of a plainly valid reading (``processor.domain.fast_path``; ``earliest``
+    and ``latest``: ``fast_path.earliest_ts`` and ``latest_ts``, the floor and the time of
+    judging), or None when the models must judge it."""
     kind = reading_type(item) if type(item) is dict else None
-    return PLAIN[kind](item, latest) if kind is not None else None
+    return PLAIN[kind](item, earliest, latest) if kind is not None else None
 
 
-def validate_reading(item: Any, now: datetime | None = None) -> Reading | tuple[FieldError, ...]:
-    """One reading (already decoded JSON): the model, or the field errors."""
-    return _validate(item, {"now": now or datetime.now(UTC)})
+def validate_reading(item: Any, now: datetime | None = None,
+                     earliest: datetime | None = None) -> Reading | tuple[FieldError, ...]:
+    """One reading (already decoded JSON): the model, or the field errors. ``earliest``: the
+    floor of its timestamp, by default this process's MIN_READING_TIME."""
+    return _validate(item, {"now": now or datetime.now(UTC),
+                            "earliest": min_reading_time() if earliest is None else earliest})
 
 
 def _validate(item: Any, context: dict[str, Any]) -> Reading | tuple[FieldError, ...]:
@@ -148,9 +152,11 @@ def readings_of(document: Any) -> list[Any] | None:
 
 
 def validate_message(raw: bytes | None, now: datetime | None = None, *,
-                     as_lines: bool = False) -> Outcome:
+                     as_lines: bool = False, earliest: datetime | None = None) -> Outcome:
     """Judge a raw message: every reading ends up either valid or rejected with a reason.
 
+    ``earliest`` is the floor of the readings' timestamps: by default this process's
+    MIN_READING_TIME (``readings.set_min_reading_time``), as ``now`` is the clock's.
     With ``as_lines`` the valid readings are given as routed lines (``outcome.lines``, what the
     router and replay write) instead of models: a plainly valid reading becomes its line
     without a model (``processor.domain.fast_path``), the rest are judged by the models as always.
@@ -178,13 +184,14 @@ def validate_message(raw: bytes | None, now: datetime | None = None, *,
         return outcome
     single = not isinstance(document, list) and document.get("type") != "batch"
     now = now or datetime.now(UTC)
-    context = {"now": now}
-    latest = latest_ts(now) if as_lines else 0
+    earliest = min_reading_time() if earliest is None else earliest
+    context = {"now": now, "earliest": earliest}
+    lowest, latest = (earliest_ts(earliest), latest_ts(now)) if as_lines else (0, 0)
     lines = outcome.lines
     for index, item in enumerate(items):
         try:
             if as_lines:
-                line = plain_line(item, latest)
+                line = plain_line(item, lowest, latest)
                 if line is not None:
                     lines.append(line)
                     continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from processor.domain.http_ingest import Reply, media_type_error, too_large
+from processor.domain.readings import set_min_reading_time
 from processor.gateway import metrics
 from processor.kafka.http_publish import HttpPublish
 from processor.kafka.publisher import Publisher
@@ -24,6 +25,8 @@ DRAIN_BYTES = 64_000_000
 class Ingest:
     def __init__(self, settings: Settings, publisher: Publisher) -> None:
         self.max_bytes = settings.http_max_bytes
+        # Every gateway process builds one Ingest: its readings are judged by MIN_READING_TIME.
+        set_min_reading_time(settings.min_reading_time)
         self.core = HttpPublish(publisher, settings.http_max_readings,
                                 settings.http_chunk_readings, metrics.TALLY.internal_error,
                                 metrics.TALLY.http_readings)

@@ -246,10 +246,12 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from processor.domain.readings import set_min_reading_time
     from processor.ops.replay import replay
 
     if args.to is not None and args.to <= args.start:
         raise SystemExit("error: --to must be after --from")
+    set_min_reading_time(settings.min_reading_time)  # judged again by the worker's rules
     summary = replay(producer_bootstrap(settings), running_dsn(settings), args.topic,
                      args.start, args.to)
     return 0 if summary.read or not args.strict else 1

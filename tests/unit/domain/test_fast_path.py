@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from benchmarks.fleet_input import generate
-from processor.domain.fast_path import PLAIN, _bounds, latest_ts, line_of
+from processor.domain.fast_path import PLAIN, _bounds, earliest_ts, latest_ts, line_of
 from processor.domain.validation import validate_message, validate_reading
 
 NOW = datetime(2026, 2, 10, 20, 0, tzinfo=UTC)
@@ -35,7 +35,10 @@ TIMESTAMPS = st.one_of(
                      "2026-02-10T20:05:00Z", "2026-02-10T20:05:00.000001Z",
                      "2026-02-10T22:05:00.000001+02:00", "2026-02-10T20:04:59.999999Z",
                      "2026-02-10 19:00:00+00:00", "0001-01-01T00:00:00+14:00", "yesterday",
-                     "", None, 1_770_750_000, True]),
+                     "", None, 1_770_750_000, True, "0001-01-01T00:00:00Z",
+                     "1900-01-01T00:00:00Z", "1999-12-31T23:59:59.999999Z",
+                     "2000-01-01T00:00:00Z", "2000-01-01T01:00:00+01:00",
+                     "2000-01-01T00:59:59.999999+01:00"]),
     st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
 )
 FIELDS = {
@@ -79,7 +82,7 @@ def test_lines_are_what_the_models_give_reading_for_reading(items: list[Any]) ->
 @given(readings())
 def test_the_plain_path_accepts_only_what_the_models_accept(item: dict[str, Any]) -> None:
     kind = "vehicle" if "vehicleId" in item else "meter"
-    line = PLAIN[kind](item, latest_ts(NOW))
+    line = PLAIN[kind](item, earliest_ts(), latest_ts(NOW))
     if line is not None:
         model = validate_reading(item, NOW)
         assert not isinstance(model, tuple), f"plain path accepted {item!r}: {model}"
@@ -94,7 +97,7 @@ def test_plainly_valid_readings_take_the_plain_path() -> None:
               {**VALID["meter"], "kwhConsumedAc": 0, "voltage": 2000.0}]
     for item in shapes:
         kind = "vehicle" if "vehicleId" in item else "meter"
-        assert PLAIN[kind](item, latest_ts(NOW)) is not None, item
+        assert PLAIN[kind](item, earliest_ts(), latest_ts(NOW)) is not None, item
 
 
 def test_a_model_whose_bounds_changed_stops_the_plain_path() -> None:
@@ -103,3 +106,29 @@ def test_a_model_whose_bounds_changed_stops_the_plain_path() -> None:
 
     with pytest.raises(RuntimeError, match="update processor/domain/fast_path.py"):
         _bounds(Changed, "soc", Ge)  # type: ignore[arg-type]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(readings(), min_size=1, max_size=4),
+       st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2026, 3, 1),
+                    timezones=st.just(UTC)))
+def test_lines_are_what_the_models_give_at_any_floor(items: list[Any], floor: datetime) -> None:
+    raw = json.dumps(items).encode()
+    by_models = validate_message(raw, NOW, earliest=floor)
+    as_lines = validate_message(raw, NOW, as_lines=True, earliest=floor)
+    assert as_lines.lines == [line_of(r) for r in by_models.readings]
+    assert as_lines.rejections == by_models.rejections
+
+
+def test_the_plain_path_leaves_readings_before_the_floor_to_the_models() -> None:
+    floor = earliest_ts(datetime(2026, 2, 10, 19, tzinfo=UTC))
+    for kind, item in VALID.items():
+        model = validate_reading(item, NOW)
+        assert not isinstance(model, tuple)
+        # 19:00:00Z, the floor itself: valid, and the same line as the model's
+        assert PLAIN[kind](item, floor, latest_ts(NOW)) == line_of(model)
+        assert PLAIN[kind](item, floor + 1, latest_ts(NOW)) is None
+        early = {**item, "timestamp": "1999-12-31T23:59:59.999999Z"}
+        assert PLAIN[kind](early, earliest_ts(), latest_ts(NOW)) is None
+        assert PLAIN[kind]({**item, "timestamp": "2000-01-01T00:00:00Z"}, earliest_ts(),
+                           latest_ts(NOW)) is not None

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from processor.domain.readings import MeterReading, VehicleReading
+from processor.domain.readings import (
+    MIN_READING_TIME,
+    MeterReading,
+    VehicleReading,
+    min_reading_time,
+    set_min_reading_time,
+)
 from processor.domain.validation import validate_message, validate_reading
 
 NOW = datetime(2026, 2, 10, 20, 0, tzinfo=UTC)
@@ -173,3 +180,77 @@ def test_energy_has_an_upper_bound_so_sums_cannot_overflow() -> None:
     assert isinstance(validate_reading(meter(kwhConsumedAc=10_000), NOW), MeterReading)
     assert fields(validate_reading(meter(kwhConsumedAc=10_000.01), NOW)) == {"kwhConsumedAc"}
     assert fields(validate_reading(vehicle(kwhDeliveredDc=1e308), NOW)) == {"kwhDeliveredDc"}
+
+
+FLOOR_REASON = ("timestamp: is before 2000-01-01T00:00:00Z, the earliest a reading may be "
+                "(MIN_READING_TIME)")
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00Z", "1900-01-01T00:00:00Z",
+                                "1970-01-01T00:00:00Z", "1999-12-31T23:59:59.999999Z",
+                                "2000-01-01T00:30:00+01:00"])
+def test_readings_before_min_reading_time_are_rejected_naming_the_setting(ts: str) -> None:
+    for item in (meter(timestamp=ts), vehicle(timestamp=ts)):
+        errors = validate_reading(item, NOW)
+        assert isinstance(errors, tuple)
+        assert [(e.field, e.message) for e in errors] == [
+            ("timestamp", "is before 2000-01-01T00:00:00Z, the earliest a reading may be "
+                          "(MIN_READING_TIME)")]
+
+
+def test_a_reading_at_min_reading_time_is_valid() -> None:
+    for ts in ("2000-01-01T00:00:00Z", "2000-01-01T01:00:00+01:00"):
+        r = validate_reading(meter(timestamp=ts), NOW)
+        assert isinstance(r, MeterReading) and r.timestamp == MIN_READING_TIME
+
+
+@pytest.mark.parametrize("as_lines", [False, True])
+def test_a_message_from_year_1_is_dead_lettered_with_the_floor_as_its_reason(
+        as_lines: bool) -> None:
+    raw = json.dumps([meter(timestamp="0001-01-01T00:00:00Z"), meter(),
+                      vehicle(timestamp="1900-06-01T12:00:00Z")]).encode()
+    outcome = validate_message(raw, NOW, as_lines=as_lines)
+    assert len(outcome.lines if as_lines else outcome.readings) == 1
+    assert [(r.index, r.reason) for r in outcome.rejections] == [(0, FLOOR_REASON),
+                                                                 (2, FLOOR_REASON)]
+
+
+def test_the_floor_passed_in_replaces_the_default() -> None:
+    later = datetime(2026, 1, 1, tzinfo=UTC)
+    errors = validate_reading(meter(timestamp="2025-12-31T23:59:59Z"), NOW, later)
+    assert isinstance(errors, tuple)
+    assert errors[0].message == ("is before 2026-01-01T00:00:00Z, the earliest a reading may "
+                                 "be (MIN_READING_TIME)")
+    assert isinstance(validate_reading(meter(), NOW, later), MeterReading)
+    raw = json.dumps(meter(timestamp="2025-06-01T00:00:00Z")).encode()
+    for as_lines in (False, True):
+        outcome = validate_message(raw, NOW, as_lines=as_lines, earliest=later)
+        assert [r.errors[0].field for r in outcome.rejections] == ["timestamp"]
+
+
+@pytest.fixture
+def process_floor() -> Iterator[None]:
+    yield
+    set_min_reading_time(MIN_READING_TIME)
+
+
+@pytest.mark.usefixtures("process_floor")
+def test_the_process_floor_set_at_start_up_applies_to_every_later_judgement() -> None:
+    set_min_reading_time(datetime(2026, 2, 10, 19, 30, tzinfo=timezone(timedelta(hours=1))))
+    assert min_reading_time() == datetime(2026, 2, 10, 18, 30, tzinfo=UTC)
+    raw = json.dumps([meter(timestamp="2026-02-10T18:29:59Z"),
+                      meter(timestamp="2026-02-10T18:30:00Z")]).encode()
+    for as_lines in (False, True):
+        outcome = validate_message(raw, NOW, as_lines=as_lines)
+        assert [r.index for r in outcome.rejections] == [0]
+        assert "is before 2026-02-10T18:30:00Z" in outcome.rejections[0].reason
+        assert len(outcome.lines if as_lines else outcome.readings) == 1
+    assert fields(validate_reading(meter(timestamp="2026-02-10T18:00:00Z"), NOW)) == {
+        "timestamp"}
+
+
+@pytest.mark.usefixtures("process_floor")
+def test_a_floor_without_a_time_zone_is_refused() -> None:
+    with pytest.raises(ValueError, match="MIN_READING_TIME needs a time zone"):
+        set_min_reading_time(datetime(2010, 1, 1))
+    assert min_reading_time() == MIN_READING_TIME
