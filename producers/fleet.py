@@ -1,16 +1,28 @@
 """A simulated fleet: meters and the vehicles charging on them, one reading a minute each.
 
-Pure and deterministic for a given seed: the simulator command publishes what this produces.
-Each vehicle ``V-n`` charges on meter ``M-n`` (the link is also carried as ``meterId``). While
-charging, the meter draws AC at the charger's power and the battery stores DC = AC x efficiency;
-most vehicles are 88-95% efficient, about one in twenty is faulty (70-84%). ``Fleet.truth``
-says which: the ground truth the efficiency alerts are checked against.
+Deterministic: a device's reading for a minute is a function of the seed, the device's index and
+the minute alone, so a replay of hours already published (``make run`` twice, two ``simulate``
+runs that overlap) repeats the stored readings exactly, and the pipeline counts them as silent
+duplicates instead of dead-lettering them as conflicts.
+
+Each vehicle ``V-n`` charges on meter ``M-n`` (the link is also carried as ``meterId``). Its
+time is cut into periods of ``PERIOD_MINUTES`` (each vehicle's shifted by a phase of its own);
+in every period it plugs in once, charges from one state of charge to another, and spends the
+rest of the time unplugged (driving: the state of charge falls evenly to where the next session
+starts). A session depends only on (seed, vehicle, period), so any minute is computed from at
+most two sessions, without replaying from some start. While charging, the meter draws AC at the
+charger's power and the battery stores DC = AC x efficiency; most vehicles are 88-95% efficient,
+about one in twenty is faulty (70-84%). ``Fleet.truth`` says which: the ground truth the
+efficiency alerts are checked against.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import math
 import random
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,41 +35,79 @@ BATTERY_KWH = 75.0
 # a little reads below 85%. MIN_CHARGE_KWH was chosen against it (docs/architecture.md).
 STANDBY_KWH = 0.0001
 TRUTH_COLUMNS = ("vehicle_id", "meter_id", "efficiency", "faulty")
+# One charging session per vehicle in every period of 6 hours: about half the fleet charges at
+# any moment, and most vehicles charge within any two hours (as the first simulator had it).
+PERIOD_MINUTES = 360
+UNPLUGGED_MINUTES = 30  # at least, at either end of a period: sessions never touch
+SESSION_SOC = (20.0, 70.0)  # percentage points a session would add (less when the charger is slow)
+FULL_SOC = (80.0, 100.0)  # where a session stops: above any session's start (at most 80)
+# A session warms the battery by TEMP_RISE a minute (12 degrees at most, in 300 minutes), and
+# it cools as fast: a session's heat is gone when the period after next begins, so a minute's
+# temperature needs only the sessions of its period and the one before.
+TEMP_RISE = 0.04
+TEMP_FALL = 0.04
+TEMP_MAX = 45.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Vehicle:
     vehicle_id: str
     meter_id: str
     efficiency: float
     charger_kw: float
-    soc: float
-    charging: bool
-    temp: float
+    phase: int  # minutes its periods are shifted by, so the fleet does not plug in at once
+    ambient: float  # battery temperature when it has not charged for a while
     faulty: bool = False
+    index: int = 0  # n of V-n: with the seed, what every reading of the vehicle derives from
+
+
+@dataclass(frozen=True)
+class Session:
+    """A vehicle plugged in: minutes since the epoch, ``end`` the first minute unplugged."""
+
+    start: int
+    end: int
+    soc_from: float
+    soc_to: float
+    rate: float  # state of charge gained a whole minute (percentage points)
 
 
 def device_ids(index: int, width: int) -> tuple[str, str]:
     return f"M-{index:0{width}d}", f"V-{index:0{width}d}"
 
 
+def _uniforms(seed: int, key: str) -> tuple[float, float, float, float]:
+    """Four numbers in [0, 1) that depend on (seed, key) only: not on what was drawn before
+    (a counter-based generator; blake2b is ~6 times cheaper than seeding a random.Random)."""
+    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=16).digest()
+    a, b, c, d = struct.unpack("<4I", digest)
+    return a / 2**32, b / 2**32, c / 2**32, d / 2**32
+
+
 class Fleet:
     def __init__(self, size: int, seed: int = 42, faulty_share: float = 0.05,
                  standby_kwh: float = STANDBY_KWH) -> None:
-        self.rng = random.Random(seed)
+        self.seed = seed
         self.standby_kwh = standby_kwh  # per minute, with nothing charging
         width = max(4, len(str(size)))
-        self.vehicles = []
+        # A vehicle's constants are the seed's n-th draws, in the order the first simulator
+        # made them, so a seed keeps the faulty vehicles it always had (and a fleet of 100 is
+        # the first 100 of a fleet of 200).
+        rng = random.Random(seed)
+        self.vehicles: list[Vehicle] = []
         for i in range(1, size + 1):
             meter_id, vehicle_id = device_ids(i, width)
-            faulty = self.rng.random() < faulty_share
-            efficiency = (self.rng.uniform(0.70, 0.84) if faulty
-                          else self.rng.uniform(0.88, 0.95))
+            faulty = rng.random() < faulty_share
+            efficiency = rng.uniform(0.70, 0.84) if faulty else rng.uniform(0.88, 0.95)
+            charger_kw = rng.choice((7.4, 11.0, 22.0))
+            phase = int(rng.uniform(0, PERIOD_MINUTES))  # was the first state of charge
+            rng.random()  # was whether it started charging
             self.vehicles.append(Vehicle(
-                vehicle_id, meter_id, efficiency,
-                charger_kw=self.rng.choice((7.4, 11.0, 22.0)),
-                soc=self.rng.uniform(10, 90), charging=self.rng.random() < 0.5,
-                temp=self.rng.uniform(18, 30), faulty=faulty))
+                vehicle_id, meter_id, efficiency, charger_kw, phase,
+                ambient=rng.uniform(18, 30), faulty=faulty, index=i))
+        # Per vehicle: the period whose sessions are kept, and those of the periods around it
+        # (only a cache: sessions are recomputed the same whenever asked).
+        self._near: list[tuple[int, Session, Session, Session] | None] = [None] * size
 
     def truth(self) -> list[tuple[str, str, float, bool]]:
         """(vehicle, meter, true efficiency, faulty) of every vehicle, as the fleet was made."""
@@ -71,30 +121,71 @@ class Fleet:
             _write_truth(out, self.truth())
         partial.replace(path)
 
+    def session(self, vehicle: Vehicle, period: int) -> Session:
+        """The vehicle's one session in ``period``, from (seed, vehicle, period) alone."""
+        u_soc, u_power, u_size, u_start = _uniforms(self.seed, f"{vehicle.index}:s{period}")
+        soc_to = FULL_SOC[0] + (FULL_SOC[1] - FULL_SOC[0]) * u_soc
+        power = 0.97 + 0.03 * u_power  # of the charger's rating, for this session
+        rate = vehicle.charger_kw / 60 * power * vehicle.efficiency / BATTERY_KWH * 100
+        longest = PERIOD_MINUTES - 2 * UNPLUGGED_MINUTES
+        wanted = SESSION_SOC[0] + (SESSION_SOC[1] - SESSION_SOC[0]) * u_size
+        gain = min(wanted, rate * longest)  # a slow charger fills less in a period
+        length = min(longest, math.ceil(gain / rate))
+        begins = period * PERIOD_MINUTES - vehicle.phase + UNPLUGGED_MINUTES
+        start = begins + int(u_start * (longest - length + 1))
+        return Session(start, start + length, soc_to - gain, soc_to, rate)
+
+    def _sessions(self, position: int, vehicle: Vehicle,
+                  period: int) -> tuple[Session, Session, Session]:
+        near = self._near[position]
+        if near is None or near[0] != period:
+            if near is not None and near[0] == period - 1:
+                sessions = (near[2], near[3], self.session(vehicle, period + 1))
+            else:
+                sessions = (self.session(vehicle, period - 1), self.session(vehicle, period),
+                            self.session(vehicle, period + 1))
+            near = (period, *sessions)
+            self._near[position] = near
+        return near[1], near[2], near[3]
+
     def minute(self, at: datetime) -> Iterator[dict[str, Any]]:
         """Every device's reading for the minute ``at`` (meter first, then its vehicle)."""
         ts = at.isoformat().replace("+00:00", "Z")
-        rng = self.rng
-        for v in self.vehicles:
-            if v.charging and v.soc >= 99.5:
-                v.charging = False
-            elif not v.charging and rng.random() < 0.01:
-                v.charging = True
-            if v.charging:
-                ac = v.charger_kw / 60 * rng.uniform(0.97, 1.0)
-                dc = ac * v.efficiency
-                v.soc = min(100.0, v.soc + dc / BATTERY_KWH * 100)
-                v.temp = min(45.0, v.temp + rng.uniform(0, 0.08))
-            else:
-                ac = self.standby_kwh
-                dc = 0.0
-                v.soc = max(5.0, v.soc - rng.uniform(0, 0.05))  # driving or idle drain
-                v.temp = max(15.0, v.temp - rng.uniform(0, 0.05))
+        m = int(at.timestamp() // 60)
+        seed = self.seed
+        for position, v in enumerate(self.vehicles):
+            before, current, after = self._sessions(position, v, (m + v.phase) // PERIOD_MINUTES)
+            u_volt, u_angle, u_temp, _ = _uniforms(seed, f"{v.index}:m{m}")
+            if current.start <= m < current.end:  # charging
+                done = m - current.start
+                soc_was = current.soc_from + current.rate * done
+                soc = min(current.soc_to, soc_was + current.rate)
+                dc = (soc - soc_was) / 100 * BATTERY_KWH
+                ac = dc / v.efficiency
+            else:  # unplugged: between the last session and the next
+                last, following = (before, current) if m < current.start else (current, after)
+                parked = m - last.end + 1
+                soc = last.soc_to + ((following.soc_from - last.soc_to) * parked
+                                     / (following.start - last.end))
+                ac, dc = self.standby_kwh, 0.0
+            temp = min(TEMP_MAX, v.ambient + max(_heat(before, m), _heat(current, m)))
+            voltage = 230 + 2 * math.sqrt(-2 * math.log(1 - u_volt)) * math.cos(
+                2 * math.pi * u_angle)
             yield {"type": "meter", "meterId": v.meter_id, "kwhConsumedAc": round(ac, 6),
-                   "voltage": round(rng.gauss(230, 2), 2), "timestamp": ts}
-            yield {"type": "vehicle", "vehicleId": v.vehicle_id, "soc": round(v.soc, 3),
-                   "kwhDeliveredDc": round(dc, 6), "batteryTemp": round(v.temp, 2),
+                   "voltage": round(voltage, 2), "timestamp": ts}
+            yield {"type": "vehicle", "vehicleId": v.vehicle_id, "soc": round(soc, 3),
+                   "kwhDeliveredDc": round(dc, 6),
+                   "batteryTemp": round(temp + (u_temp - 0.5) * 0.1, 2),
                    "timestamp": ts, "meterId": v.meter_id}
+
+
+def _heat(session: Session, m: int) -> float:
+    """Degrees above ambient that ``session`` leaves in the battery at minute ``m``."""
+    if m < session.start:
+        return 0.0
+    if m < session.end:
+        return TEMP_RISE * (m - session.start + 1)
+    return max(0.0, TEMP_RISE * (session.end - session.start) - TEMP_FALL * (m - session.end + 1))
 
 
 def minutes(start: datetime, end: datetime | None) -> Iterator[datetime]:

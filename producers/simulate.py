@@ -1,7 +1,8 @@
 """``energy-ingest simulate``: publish a simulated fleet's readings to ``telemetry.raw``.
 
 It replays past time, from ``--hours`` ago up to now, as fast as ``--speed`` allows, then goes on
-in real time: it never publishes readings from the future.
+in real time: it never publishes readings from the future. Every reading is a function of
+(``--seed``, device, minute), so hours replayed again are duplicates the pipeline skips silently.
 """
 
 from __future__ import annotations
