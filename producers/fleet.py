@@ -21,13 +21,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import os
 import random
+import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+
+from processor.errors import StartupError
 
 BATTERY_KWH = 75.0
 # A charger's own draw in a minute with nothing plugged in: 6 W, an efficient wall box's idle
@@ -114,12 +118,10 @@ class Fleet:
         return [(v.vehicle_id, v.meter_id, v.efficiency, v.faulty) for v in self.vehicles]
 
     def write_truth(self, path: Path) -> None:
-        """The ground truth as CSV (``TRUTH_COLUMNS``), written whole or not at all."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        with partial.open("w", newline="") as out:
-            _write_truth(out, self.truth())
-        partial.replace(path)
+        """The ground truth as CSV (``TRUTH_COLUMNS``), written whole or not at all (when
+        ``path`` is a device or a FIFO, written into it: see ``write_output``)."""
+        truth = self.truth()
+        write_output(path, lambda out: _write_truth(out, truth))
 
     def session(self, vehicle: Vehicle, period: int) -> Session:
         """The vehicle's one session in ``period``, from (seed, vehicle, period) alone."""
@@ -194,6 +196,56 @@ def minutes(start: datetime, end: datetime | None) -> Iterator[datetime]:
     while end is None or at < end:
         yield at
         at += timedelta(minutes=1)
+
+
+def write_output(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Write a text file the producers make, never replacing what is not a regular file.
+
+    A regular file (or a new one) is written beside it and renamed over it: whole or not at
+    all. A character device or a FIFO (``/dev/null``, ``/dev/stdout``, a pipe to a reader) is
+    written into, as a shell redirection would: renaming over it would put a regular file in
+    its place (as root, ``/dev/null`` itself). Anything else (a directory, a block device, a
+    socket) is refused with ``OutputPathError``.
+    """
+    try:
+        mode = os.stat(path).st_mode  # through symbolic links: what a write would reach
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        with open(path, "w", newline="") as out:
+            write(out)
+        return
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputPathError(f"refusing to write to {path}: it is {_kind(mode)}, not a regular "
+                              "file, a character device or a FIFO")
+    target = Path(os.path.realpath(path))  # a link stays a link: its file is replaced
+    if mode is not None and not (target.exists() and os.path.samefile(target, path)):
+        with open(path, "w", newline="") as out:  # /proc/self/fd/N and the like: no name to
+            write(out)  # rename over, so in place
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", newline="") as out:
+            write(out)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+class OutputPathError(StartupError):
+    """An output path the producers will not write to; the text says why (``energy-ingest``
+    prints it as one ``error:`` line, and ``up`` does not restart the simulator for it)."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def _write_truth(out: TextIO, rows: list[tuple[str, str, float, bool]]) -> None:

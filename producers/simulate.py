@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from processor.errors import StartupError
 from processor.kafka.producer import Delivery, check_broker, produce, producer_config
 from processor.kafka.topics import RAW
 from producers.fleet import Fleet, minutes
@@ -46,15 +47,19 @@ def _encode(readings: list[dict[str, Any]]) -> bytes:
 
 def simulate(bootstrap: str, opts: SimulateOptions, out: Any = sys.stderr) -> int:
     """Publish until the count or minutes are reached (or forever); returns readings acked."""
-    check_broker(bootstrap)
-    producer = Producer(producer_config(bootstrap))
-    delivery = Delivery()
     fleet = Fleet(opts.devices, opts.seed)
     if opts.truth is not None:
-        fleet.write_truth(opts.truth)
+        try:
+            fleet.write_truth(opts.truth)
+        except OSError as exc:  # one line for the command line, as for any start-up error
+            raise StartupError(f"cannot write the ground truth to {opts.truth}: "
+                               f"{exc.strerror or exc}") from exc
         faulty = sum(v.faulty for v in fleet.vehicles)
         print(f"simulate: ground truth in {opts.truth} ({faulty} of {opts.devices} vehicles "
               "made faulty)", file=out, flush=True)
+    check_broker(bootstrap)
+    producer = Producer(producer_config(bootstrap))
+    delivery = Delivery()
     start = datetime.now(UTC) - timedelta(hours=opts.hours)
     end = start + timedelta(minutes=opts.minutes) if opts.minutes is not None else None
     wall_start = time.monotonic()
