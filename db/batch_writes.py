@@ -245,6 +245,13 @@ class WriteResult:
     # stored: (id, ts, received values..., stored values...), with ``find_conflicts``
     conflicts: list[Row] = field(default_factory=list)
 
+    def then(self, later: WriteResult) -> WriteResult:
+        """This result and a later one of the same writer's batch, as one (a batch written in
+        parts): the later rows come last, so a device's or hour's last row is its latest."""
+        return WriteResult(self.received + later.received, self.inserted + later.inserted,
+                           self.live_changed + later.live_changed, self.hourly + later.hourly,
+                           self.conflicts + later.conflicts)
+
     @property
     def skipped(self) -> int:
         """Readings not inserted: stored already, identical or not."""

@@ -33,8 +33,9 @@ from processor.stream import (
     watchdog,
     writers,
 )
-from processor.stream.checkpoint import guarded
+from processor.stream.checkpoint import timer_guarded
 from processor.stream.faust_fixes import (
+    commits_stop_at_a_missing_record,
     fetch_max_wait,
     recovery_reads_to_fetched_end,
     seek_before_resume,
@@ -69,6 +70,8 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     seek_before_resume()  # Faust resumes partitions before seeking them; see faust_fixes
     fetch_max_wait(settings.broker_fetch_max_wait_ms)
     recovery_reads_to_fetched_end()  # the embedded broker reports a changelog's end too low
+    # every offset of the routed topics is a record we produced: never commit past one
+    commits_stop_at_a_missing_record(kind.topic for kind in KINDS.values())
     app = faust_app(settings)
     raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")
@@ -142,7 +145,7 @@ def faust_app(settings: Settings) -> faust.App:
 def register_lifecycle(p: Pipeline) -> None:
     """The progress line every 10 s, and what the log says on assignment and at the end."""
     @p.app.timer(interval=10.0)
-    @guarded("progress log")
+    @timer_guarded("progress log")
     async def progress() -> None:
         log.info("progress: %s", metrics.progress_line())
 

@@ -29,6 +29,10 @@ TRAILER = struct.pack(">h", -1)
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _NULL = struct.pack(">i", -1)
+_FIELDS = struct.Struct(">h")
+_SIZE = struct.Struct(">i")
+_INT8 = struct.Struct(">q")
+_FLOAT8 = struct.Struct(">d")
 
 # The fixed-size fields after the id, each preceded by its length (8): ts and the numbers.
 meter_values = struct.Struct(">iqidid").pack  # 8, ts, 8, kwhConsumedAc, 8, voltage
@@ -70,6 +74,46 @@ def vehicle_row(vehicle_id: str, ts: int, soc: float, kwh: float, battery_temp: 
                 meter_id: str | None) -> bytes:
     return (vehicle_head(vehicle_id) + vehicle_values(8, ts, 8, soc, 8, kwh, 8, battery_temp)
             + link_field(meter_id))
+
+
+def split_rows(data: bytes) -> list[bytes]:
+    """Rows of binary COPY (without ``HEADER`` and ``TRAILER``), each as its own bytes: a
+    writer splits a batch the database refused to find the rows it refuses."""
+    rows = []
+    start = 0
+    end = len(data)
+    while start < end:
+        (fields,) = _FIELDS.unpack_from(data, start)
+        at = start + 2
+        for _ in range(fields):
+            (size,) = _SIZE.unpack_from(data, at)
+            at += 4 + max(size, 0)
+        rows.append(data[start:at])
+        start = at
+    return rows
+
+
+def decode_row(row: bytes, text_columns: frozenset[int]) -> list[Any]:
+    """A row's values in its column order: the ``text_columns`` as str, the second column as
+    the timestamp (an aware datetime), the others as floats; None for NULL."""
+    (fields,) = _FIELDS.unpack_from(row, 0)
+    at = 2
+    values: list[Any] = []
+    for column in range(fields):
+        (size,) = _SIZE.unpack_from(row, at)
+        at += 4
+        if size < 0:
+            values.append(None)
+            continue
+        raw = row[at:at + size]
+        at += size
+        if column in text_columns:
+            values.append(raw.decode())
+        elif column == 1:
+            values.append(PG_EPOCH + _MICROSECOND * _INT8.unpack(raw)[0])
+        else:
+            values.append(_FLOAT8.unpack(raw)[0])
+    return values
 
 
 def text_lines(message: bytes, numbers: slice) -> Iterator[list[Any]]:

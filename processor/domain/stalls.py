@@ -38,6 +38,9 @@ class Watchdog:
         # agents inside a batch (between its take and its acks), with how many batches: an
         # agent works on its next batch while the last one's checkpoint is still in flight
         self.busy: dict[str, int] = {}
+        # agents waiting on a permanent condition of what they write to, and its cause: not
+        # a stall (restarting would not help), not fine either (/readyz says so)
+        self.conditions: dict[str, str] = {}
 
     def began(self, agent: str) -> None:
         """``agent`` took a batch: records it was handed may wait on it until it acks them."""
@@ -45,6 +48,14 @@ class Watchdog:
 
     def progressed(self, agent: str) -> None:
         self.last[agent] = self.clock()
+
+    def degraded(self, agent: str, cause: str | None) -> None:
+        """``agent`` waits on a permanent condition (``cause``), or no more (None)."""
+        if cause is None:
+            self.conditions.pop(agent, None)
+        else:
+            self.conditions[agent] = cause
+        self.progressed(agent)
 
     def finished(self, agent: str) -> None:
         """``agent`` acked a batch (``checkpoint``)."""
@@ -64,7 +75,8 @@ class Watchdog:
     def idle_too_long(self) -> list[str]:
         """Agents without progress for ``stall_seconds`` (lags are only asked for these)."""
         now = self.clock()
-        return [a for a, t in self.last.items() if now - t >= self.stall_seconds]
+        return [a for a, t in self.last.items()
+                if now - t >= self.stall_seconds and a not in self.conditions]
 
     def stalled(self, lags: Mapping[tuple[str, int], int]) -> list[Stall]:
         """The agents that are late and have records waiting on their topic."""

@@ -34,7 +34,7 @@ from processor.domain.efficiency import (
     window_of,
 )
 from processor.kafka import topics
-from processor.stream.checkpoint import TRANSIENT, guarded
+from processor.stream.checkpoint import TRANSIENT, timer_guarded
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def register_alerts(p: Pipeline) -> None:
                         key_serializer="raw", value_serializer="raw")
 
     @p.app.timer(interval=settings.alert_interval_seconds, on_leader=True)
-    @guarded("efficiency alerts")
+    @timer_guarded("efficiency alerts")
     async def judge_efficiency() -> None:
         try:
             await evaluate(p, topic)

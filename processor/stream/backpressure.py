@@ -56,7 +56,7 @@ from typing import Any
 from processor.domain.backpressure import RouterGate, Turn, waiting
 from processor.kafka import topics
 from processor.stream import metrics
-from processor.stream.checkpoint import TRANSIENT, guarded
+from processor.stream.checkpoint import TRANSIENT, timer_guarded
 from processor.stream.offsets import committed_offsets, or_start, read_offsets
 from processor.stream.pipeline import Pipeline
 
@@ -125,7 +125,7 @@ def register(p: Pipeline) -> None:
 
     p.on_assignment.append(forget)
 
-    @guarded("router gate")
+    @timer_guarded("router gate")
     async def look(ask: bool) -> None:
         consumer = app.consumer
         try:

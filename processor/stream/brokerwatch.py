@@ -15,7 +15,7 @@ from confluent_kafka import KafkaException
 
 from processor.kafka import topics
 from processor.kafka.admin import lost_topics, topic_ids
-from processor.stream.checkpoint import guarded
+from processor.stream.checkpoint import timer_guarded
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,12 @@ def register_brokerwatch(p: Pipeline, interval: float = 10.0) -> None:
     known: dict[str, tuple[str, int]] = {}
 
     @p.app.task
-    @guarded("topic watch")
+    @timer_guarded("topic watch")
     async def remember_topics() -> None:
         known.update(await asyncio.to_thread(topic_ids, bootstrap, names))
 
     @p.app.timer(interval=interval)
-    @guarded("topic watch")
+    @timer_guarded("topic watch")
     async def watch_topics() -> None:
         if not known:
             return

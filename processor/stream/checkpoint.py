@@ -7,10 +7,14 @@ redelivery if any record did not reach the broker, then ack the batch's events a
 agent's progress for the stall watchdog (``processor.stream.watchdog``).
 
 Faust restarts an agent that raised, but without the events it held unacked: the partition
-stalls silently until the worker restarts (``notes/faust.md``). So nothing may escape an agent
-or a timer: ``guarded`` turns any exception into a logged exit of the whole process, which
-``energy-ingest up`` (or the orchestrator) restarts, and the new worker starts again from the
-committed offsets.
+stalls silently until the worker restarts. So nothing may escape an agent: ``guarded`` turns
+any exception into a logged exit of the whole process, which ``energy-ingest up`` (or the
+orchestrator) restarts, and the new worker starts again from the committed offsets.
+
+A timer holds no input: an exception in one (the progress log, partition maintenance, the
+leader's alert evaluation, the router gate) is logged with its traceback and counted in
+``energy_timer_errors_total{timer}``, and the timer runs again at its next period
+(``timer_guarded``). One bad row in the alert query must not end every leader in turn.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from confluent_kafka import KafkaException
 from psycopg_pool import PoolTimeout
 
 from processor.kafka.outbox import DeliveryError, Outbox
+from processor.stream import metrics
 
 if TYPE_CHECKING:
     from processor.domain.stalls import Watchdog
@@ -57,7 +62,7 @@ def exit_for_redelivery(agent: str, what: str) -> NoReturn:
 
 
 def guarded(name: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """For every agent and timer: an exception that escapes it ends the worker, loudly,
+    """For every agent: an exception that escapes it ends the worker, loudly,
     instead of leaving a live process with a dead agent. Cancellation (a clean stop or a
     rebalance) passes through."""
     def wrap(fun: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -103,6 +108,25 @@ class Pipelined:
         task, self.task = self.task, None
         if task is not None:
             await task
+
+
+def timer_guarded(name: str) -> Callable[[Callable[P, Awaitable[None]]],
+                                         Callable[P, Awaitable[None]]]:
+    """For every timer: an exception is logged with its traceback and counted, and the timer
+    runs again at its next period. Cancellation (a clean stop) passes through; a timer that
+    must end the worker (the stall watchdog, the topic watch) calls ``exit_for_redelivery``."""
+    def wrap(fun: Callable[P, Awaitable[None]]) -> Callable[P, Awaitable[None]]:
+        @functools.wraps(fun)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            try:
+                await fun(*args, **kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the point: logged, counted, tried again
+                metrics.TIMER_ERRORS.labels(name).inc()
+                log.exception("timer %s failed; it runs again at its next period", name)
+        return run
+    return wrap
 
 
 async def checkpoint(agent: str, stream: Any, events: Iterable[Any], outboxes: Iterable[Outbox],

@@ -1,4 +1,4 @@
-"""Three adjustments to Faust (faust-streaming 0.15), installed by ``build_app``.
+"""Four adjustments to Faust (faust-streaming 0.15), installed by ``build_app``.
 
 1. ``seek_before_resume``: a fix for a race in Faust's recovery: stream partitions were resumed
 before they were sought to their committed offsets.
@@ -43,6 +43,17 @@ the larger of the ListOffsets answer and the high watermark of the consumer's la
 so recovery ends after the whole last batch, Faust pauses the changelog partitions as it does
 for every other buffer size, and no worker reads its own changelogs in normal operation. On
 Apache Kafka the two ends agree, and nothing changes.
+
+4. ``commits_stop_at_a_missing_record``: on the topics this system produces itself (the routed
+topics; ``gapless``), a commit never passes an offset that was not acked. Faust's commit
+(``Consumer._new_offset``) lets a partition's commit move past one missing offset at its head
+(``if min(acked) - committed > 1``, where the head is ``committed`` itself), and past any range
+its fetch loop took for a gap (records the consumer dropped on the way to the agent are such a
+gap): right for a topic with transaction markers or compaction, where some offsets hold no
+record, wrong for ours, where every offset is a record. So a record lost between the consumer
+and its agent, followed by later records of its partition, was committed past and never
+processed. On these topics the commit now waits for the head record to be acked; the record
+is fetched again by the worker's guard (``processor/stream/watchdog.py``) or after a restart.
 """
 
 from __future__ import annotations
@@ -71,6 +82,7 @@ PATCHED_SOURCES = {
     "Consumer.perform_seek": "0e8c130ff4b0afd8",
     "AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
     "Recovery.active_remaining": "0dcc38568ad5018b",
+    "Consumer._new_offset": "1d2c7ea89a7ad4f1",
 }
 # fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
 AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
@@ -89,6 +101,7 @@ def _originals() -> dict[str, Callable[..., Any]]:
         "Consumer.perform_seek": _original_seek,
         "AIOKafkaConsumerThread._create_worker_consumer": _original_create,
         "Recovery.active_remaining": _original_remaining,
+        "Consumer._new_offset": _original_new_offset,
     }
 
 
@@ -137,14 +150,11 @@ def _release(consumer: Any) -> None:
 
 
 async def _perform_seek(self: Any) -> None:
-    try:
-        deferred = getattr(self, _DEFERRED, None)
-        if deferred is None:
-            await _original_seek(self)
-        else:
-            await _seek_streams(self, deferred)
-    finally:
-        _release(self)
+    deferred = getattr(self, _DEFERRED, None)
+    if deferred is None:
+        await _original_seek(self)
+    else:  # resumed by ``_seek_first`` once the recovery step is over (see there)
+        await _seek_streams(self, deferred)
 
 
 async def _seek_streams(self: Any, resuming: set[Any]) -> None:
@@ -169,9 +179,21 @@ async def _seek_streams(self: Any, resuming: set[Any]) -> None:
         await self._thread.seek_to_beginning(*unsought)
         for tp in unsought:
             read_offset[ensure_TP(tp)] = None
+        gapless = [tp for tp in unsought if tp.topic in _GAPLESS]
+        if gapless:  # their start is where their commits must begin (``_new_offset``)
+            starts = await self.earliest_offsets(*gapless)
+            self._committed_offset.update({ensure_TP(tp): start for tp, start in starts.items()
+                                           if start is not None})
 
 
 def _seek_first(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """The recovery step (``_resume_streams`` or ``on_recovery_completed``) with the stream
+    partitions resumed only when it is over: after their seek, and after the step's
+    ``app.flow_control.resume()``, which empties every agent's channel queue (Faust makes them
+    with ``clear_on_resume=True``). Resumed before that clear, a partition's first records
+    could be fetched and handed to its agent's queue, then thrown away by the clear, while the
+    consumer counted them as read: they were never processed and never fetched again (the
+    loss section 2 of docs/architecture.md describes)."""
     async def recovering(self: Any, generation_id: int = 0) -> None:
         consumer = self.app.consumer
         setattr(consumer, _DEFERRED, set())
@@ -247,3 +269,26 @@ def recovery_reads_to_fetched_end() -> None:
         return
     check_faust()
     Recovery.active_remaining = _active_remaining  # type: ignore[method-assign]
+
+
+_original_new_offset = Consumer._new_offset
+_GAPLESS: set[str] = set()  # topics whose every offset is a record (adjustment 4)
+
+
+def _new_offset(self: Any, tp: Any) -> int | None:
+    if tp.topic in _GAPLESS:
+        self._gap.pop(tp, None)  # no offset of these topics is a gap: a "gap" is a lost record
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if acked and committed is not None and min(acked) != committed:
+            return None  # the record at the head was not acked: the commit waits for it
+    return _original_new_offset(self, tp)  # type: ignore[no-any-return]
+
+
+def commits_stop_at_a_missing_record(gapless: Iterable[str]) -> None:
+    """Install adjustment 4 for the ``gapless`` topics (idempotent), after checking the code."""
+    _GAPLESS.update(gapless)
+    if Consumer._new_offset is _new_offset:
+        return
+    check_faust()
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]

@@ -3,7 +3,8 @@
 A long-running worker must create tomorrow's partitions itself (start-up made only
 ``PARTITIONS_AHEAD_DAYS``), and drop the days older than ``RETENTION_DAYS``. The work is
 blocking psycopg, so it runs in a thread; a database that is away is logged and retried on the
-next tick; any other error is a bug and stops the worker (``processor.stream.checkpoint.guarded``).
+next tick; any other error is logged with its traceback and counted
+(``processor.stream.checkpoint.timer_guarded``), and the next tick tries again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 
 from db.partitions import PartitionReport, maintain_partitions
-from processor.stream.checkpoint import TRANSIENT, guarded
+from processor.stream.checkpoint import TRANSIENT, timer_guarded
 from processor.stream.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def register_maintenance(p: Pipeline) -> None:
     settings = p.settings
 
     @p.app.timer(interval=settings.partition_maintenance_seconds, on_leader=True)
-    @guarded("partition maintenance")
+    @timer_guarded("partition maintenance")
     async def partition_maintenance() -> None:
         try:
             report: PartitionReport = await asyncio.to_thread(

@@ -41,8 +41,14 @@ ROWS_WRITTEN = Counter(
     "energy_history_rows_total",
     "Readings a writer handled, by type and outcome: inserted; duplicate (identical to a stored "
     "reading: a redelivery, a replay, a retry); conflict (the device and time are stored with "
-    "other values: the reading went to telemetry.dlq).",
+    "other values: the reading went to telemetry.dlq); refused (the database refused it, e.g. "
+    "a constraint: the reading went to telemetry.dlq with the database's message).",
     ["type", "outcome"])
+WRITES_DEGRADED = Gauge(
+    "energy_writes_degraded",
+    "1 while a writer waits on a permanent condition of the database (a full disk, a read-only "
+    "database, a missing table or partition; /readyz names it), else 0, by writer.",
+    ["agent"])
 DB_WRITE_SECONDS = Histogram(
     "energy_db_write_seconds",
     "Time to write one batch to PostgreSQL, retries included, by type.", ["type"],
@@ -61,6 +67,10 @@ REDELIVERED = Counter(
     "Times a partition's records, held by the consumer and never processed by its idle agent, "
     "were fetched again from the commit (processor/domain/stalls.py LostRecords).",
     ["topic"])
+TIMER_ERRORS = Counter(
+    "energy_timer_errors_total",
+    "Exceptions a worker's timer raised (logged with their traceback; the timer runs again at "
+    "its next period), by timer.", ["timer"])
 CHANGELOG_READ_LIVE = Counter(
     "energy_changelog_records_read_outside_recovery_total",
     "Records of this worker's table changelogs its consumer read while no recovery ran, by "
@@ -111,7 +121,7 @@ def internal_error(stage: str, n: int = 1) -> None:
 
 
 def batch_written(kind: str, inserted: int, duplicates: int, started: float,
-                  conflicts: int = 0) -> None:
+                  conflicts: int = 0, refused: int = 0) -> None:
     """A writer committed a batch; ``started`` is its ``time.perf_counter()`` before the write."""
     DB_WRITE_SECONDS.labels(kind).observe(time.perf_counter() - started)
     BATCHES_WRITTEN.labels(kind).inc()
@@ -120,6 +130,14 @@ def batch_written(kind: str, inserted: int, duplicates: int, started: float,
     if conflicts:
         ROWS_WRITTEN.labels(kind, "conflict").inc(conflicts)
         DEAD_LETTERS.inc(conflicts)
+    if refused:
+        ROWS_WRITTEN.labels(kind, "refused").inc(refused)
+        DEAD_LETTERS.inc(refused)
+
+
+def writes_degraded(agent: str, cause: str | None) -> None:
+    """A writer waits on a permanent condition of the database (``cause``), or no more."""
+    WRITES_DEGRADED.labels(agent).set(0 if cause is None else 1)
 
 
 def http_readings(accepted: Mapping[str, int], rejected: Mapping[str, int]) -> None:

@@ -19,7 +19,7 @@ from processor.domain.partitioning import partition_for
 from processor.domain.table_entries import expired_keys, key_hour, supersedes, window_start
 from processor.kafka.changelog import Changelog
 from processor.stream import metrics
-from processor.stream.checkpoint import guarded
+from processor.stream.checkpoint import timer_guarded
 from processor.stream.pipeline import Pipeline
 
 
@@ -62,7 +62,7 @@ def register_window_expiry(p: Pipeline) -> None:
     changelog = Changelog(settings.kafka_bootstrap_servers or "")
 
     @p.app.timer(interval=300.0)
-    @guarded("hourly window expiry")
+    @timer_guarded("hourly window expiry")
     async def expire_hourly_windows() -> None:
         before = window_start(settings.hourly_window_hours)
         for name, table in p.hourly.items():

@@ -25,7 +25,7 @@ from typing import Any
 
 from processor.domain.stalls import LostRecords, Offsets, check_interval
 from processor.stream import metrics
-from processor.stream.checkpoint import TRANSIENT, exit_for_redelivery, guarded
+from processor.stream.checkpoint import TRANSIENT, exit_for_redelivery, timer_guarded
 from processor.stream.lag import LAG_TIMEOUT, consumer_lag
 from processor.stream.offsets import (
     committed_offsets,
@@ -188,7 +188,7 @@ def register(p: Pipeline) -> None:
     agent_of = {topic: agent for agent, topic in watchdog.topics.items()}
 
     @app.timer(interval=1.0)
-    @guarded("lost records")
+    @timer_guarded("lost records")
     async def redeliver_lost() -> None:
         consumer = app.consumer
         if app.rebalancing or app.in_recovery or not getattr(consumer, "flow_active", True):
@@ -212,7 +212,7 @@ def register(p: Pipeline) -> None:
             metrics.REDELIVERED.labels(tp.topic).inc()
 
     @app.timer(interval=check_interval(watchdog.stall_seconds))
-    @guarded("stall watchdog")
+    @timer_guarded("stall watchdog")
     async def watch_agents() -> None:
         if app.rebalancing or app.in_recovery:
             watchdog.restart_clocks()

@@ -19,10 +19,13 @@ from typing import Any
 import psycopg
 
 from db.batch_writes import Row, WriteResult, connect, write_copy
-from processor.domain.dead_letters import conflict_letter
+from db.errors import classify
+from processor.domain.copy_rows import decode_row, split_rows
+from processor.domain.dead_letters import conflict_letter, refused_letter
 from processor.domain.kinds import KINDS, DeviceKind
 from processor.domain.partitioning import partition_for
 from processor.domain.table_entries import hour_entries, live_entries, window_start
+from processor.errors import first_line
 from processor.kafka import topics
 from processor.kafka.changelog import Changelog
 from processor.kafka.outbox import Outbox
@@ -47,17 +50,29 @@ class BatchSink:
     that held stored readings returns the stored state of its devices and device-hours: if it
     is a redelivery, the first delivery may have committed without its table changes reaching
     the changelog, and the tables catch up from these.
+
+    Errors by kind (``db/errors.py``): a transient one (a lost connection) is retried with
+    backoff, and the writer counts as alive meanwhile; a permanent condition (a full disk, a
+    read-only database, a missing table or partition) is retried too, but the writer is
+    reported degraded with the cause (``/readyz``, ``energy_writes_degraded``) until a write
+    succeeds; readings the database refuses (a constraint, a value out of range) are found by
+    splitting the batch (``write_each``) and handed back with the database's message.
     """
 
     def __init__(self, dsn: str, max_backoff: float,
-                 alive: Callable[[], None] = lambda: None) -> None:
+                 alive: Callable[[], None] = lambda: None,
+                 degraded: Callable[[str | None], None] = lambda cause: None) -> None:
         self.dsn = dsn
         self.max_backoff = max_backoff
         self.alive = alive  # called at each retry: waiting for the database is not a stall
+        self.degraded = degraded  # a permanent condition's cause, or None once it passed
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.careful_until = 0.0
+        self.condition: str | None = None
 
     async def write(self, kind: str, rows: bytes) -> WriteResult:
+        """Write ``rows`` in one transaction, waiting out transient and permanent conditions;
+        raises what is neither (refused readings, a bug)."""
         delay = 0.5
         failures = 0
         while True:
@@ -66,16 +81,48 @@ class BatchSink:
                     self.conn = await connect(self.dsn)
                     if failures:
                         log.warning("%s writer: database reachable again, resuming", kind)
-                return await self._write(self.conn, kind, rows)
-            except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
+                result = await self._write(self.conn, kind, rows)
+                if self.condition is not None:
+                    log.warning("%s writer: %s no more; writing again", kind, self.condition)
+                    self.condition = None
+                    self.degraded(None)
+                return result
+            except psycopg.Error as exc:
+                what, cause = classify(exc)
+                if what not in ("transient", "permanent"):
+                    raise
                 failures += 1
-                log.warning("%s writer: database unavailable (%s); retry %d in %.1fs, "
-                            "nothing acked meanwhile", kind, str(exc).strip().splitlines()[0]
-                            if str(exc).strip() else type(exc).__name__, failures, delay)
+                if what == "permanent":
+                    if self.condition != cause:
+                        log.error("%s writer: %s; the batch waits, nothing acked meanwhile "
+                                  "(%s)", kind, cause, first_line(exc))
+                    self.condition = cause
+                    self.degraded(cause)
+                else:
+                    log.warning("%s writer: database unavailable (%s); retry %d in %.1fs, "
+                                "nothing acked meanwhile", kind, cause, failures, delay)
+                    self.alive()
                 await self._close()
-                self.alive()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
+
+    async def write_each(self, kind: str, rows: bytes) -> tuple[WriteResult, list[Refusal]]:
+        """``write``, and where the database refuses the batch's data, the same batch split in
+        halves until the refused readings are found: they come back with the database's
+        message, every other reading is written (each part in its own transaction)."""
+        try:
+            return await self.write(kind, rows), []
+        except psycopg.Error as exc:
+            what, message = classify(exc)
+            if what != "refused":
+                raise
+            parts = split_rows(rows)
+            if len(parts) == 1:
+                return WriteResult(0, 0), [(rows, message)]
+            middle = len(parts) // 2
+            first, refused_first = await self.write_each(kind, b"".join(parts[:middle]))
+            second, refused_second = await self.write_each(kind, b"".join(parts[middle:]))
+            return first.then(second), refused_first + refused_second
 
     async def _write(self, conn: psycopg.AsyncConnection[Any], kind: str,
                      rows: bytes) -> WriteResult:
@@ -96,15 +143,36 @@ class BatchSink:
             self.conn = None
 
 
-def send_conflicts(outbox: Outbox, kind: DeviceKind, conflicts: Sequence[Row],
-                   events: Sequence[Any], partitions: int) -> None:
-    """A dead letter for each conflicting reading, naming the routed batches it came in:
-    the range of offsets the writer's batch took from its device's partition."""
+Refusal = tuple[bytes, str]  # a refused reading's binary COPY row, the database's message
+
+
+def batch_spans(events: Sequence[Any]) -> dict[int, tuple[int, int]]:
+    """The first and last offset a writer's batch took from each partition."""
     spans: dict[int, tuple[int, int]] = {}
     for event in events:
         message = event.message
         first, last = spans.get(message.partition, (message.offset, message.offset))
         spans[message.partition] = (min(first, message.offset), max(last, message.offset))
+    return spans
+
+
+def send_refusals(outbox: Outbox, kind: DeviceKind, refused: Sequence[Refusal],
+                  events: Sequence[Any], partitions: int) -> None:
+    """A dead letter for each reading the database refused, with its message."""
+    spans = batch_spans(events)
+    for row, message in refused:
+        values = decode_row(row, kind.text_columns)
+        partition = partition_for(values[0], partitions)
+        outbox.send(topics.DLQ, refused_letter(kind, values, message, partition,
+                                               spans.get(partition) or (-1, -1)),
+                    values[0].encode())
+
+
+def send_conflicts(outbox: Outbox, kind: DeviceKind, conflicts: Sequence[Row],
+                   events: Sequence[Any], partitions: int) -> None:
+    """A dead letter for each conflicting reading, naming the routed batches it came in:
+    the range of offsets the writer's batch took from its device's partition."""
+    spans = batch_spans(events)
     for row in conflicts:
         partition = partition_for(row[0], partitions)
         offsets = spans.get(partition) or (-1, -1)
@@ -134,8 +202,12 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
     settings = p.settings
     name = f"{kind.name}_writer"
     live, hourly = p.live[kind.name], p.hourly[kind.name]
+    def degraded(cause: str | None) -> None:
+        p.watchdog.degraded(name, cause)
+        metrics.writes_degraded(name, cause)
+
     sink = BatchSink(p.dsn, settings.db_retry_max_seconds,
-                     alive=lambda: p.watchdog.progressed(name))
+                     alive=lambda: p.watchdog.progressed(name), degraded=degraded)
     # The writer's one producer: table changelogs and dead letters (conflicts).
     changelog = Changelog(settings.kafka_bootstrap_servers or "")
     partitions = settings.telemetry_partitions
@@ -168,13 +240,18 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
             rows = b"".join([kind.as_binary(event.value) for event in events])  # binary COPY
             started = time.perf_counter()
             try:
-                result = await sink.write(kind.name, rows)
-            except Exception:  # not a lost connection: data or schema trouble
+                result, refused = await sink.write_each(kind.name, rows)
+            except Exception:  # neither the database's condition nor refused data: a bug
                 exit_for_redelivery(name, "batch failed")
             metrics.batch_written(kind.name, result.inserted, result.duplicates, started,
-                                  len(result.conflicts))
+                                  len(result.conflicts), len(refused))
             if result.conflicts:
                 send_conflicts(changelog, kind, result.conflicts, events, partitions)
+            if refused:
+                log.warning("%s: the database refused %d of the batch's readings (%s); they "
+                            "go to %s, the others are written", name, len(refused),
+                            refused[0][1], topics.DLQ)
+                send_refusals(changelog, kind, refused, events, partitions)
             changelog.set_many(live, live_entries(kind, result.live_changed, live.data,
                                                   partitions))
             restated = window_start(settings.hourly_window_hours) if result.skipped else None

@@ -1,9 +1,11 @@
 """``GET /readyz``: can this worker do its job right now?
 
 Ready means PostgreSQL answers ``SELECT 1``, the broker answers a metadata request (and knows
-``telemetry.raw``), the Faust consumer holds an assignment, and no agent is stalled
-(``processor/stream/watchdog.py``). Anything else is a 503 that names the check that failed,
-so a load balancer stops sending ingest traffic here.
+``telemetry.raw``), the Faust consumer holds an assignment, no agent is stalled
+(``processor/stream/watchdog.py``), and no writer waits on a permanent condition of the
+database (a full disk, a read-only database, a missing table or partition: status
+``degraded``, with the cause; ``db/errors.py``). Anything else is a 503 that names the check
+that failed.
 """
 
 from __future__ import annotations
@@ -49,12 +51,17 @@ async def readiness(p: Pipeline, res: Resources) -> tuple[int, dict[str, Any]]:
                                             res.publisher.broker_problem(CHECK_TIMEOUT))
     assignment, partitions = check_assignment(p)
     agents = "; ".join(s.describe() for s in p.watchdog.stalls) or None
+    writes = "; ".join(f"{agent} waits: {cause}"
+                       for agent, cause in sorted(p.watchdog.conditions.items())) or None
     checks = {"database": database or "ok", "broker": broker or "ok",
-              "partitions": assignment or "ok", "agents": agents or "ok"}
+              "partitions": assignment or "ok", "agents": agents or "ok",
+              "writes": f"degraded: {writes}" if writes else "ok"}
     failed = [name for name, problem in (("database", database), ("broker", broker),
-                                         ("partitions", assignment), ("agents", agents))
+                                         ("partitions", assignment), ("agents", agents),
+                                         ("writes", writes))
               if problem]
-    body: dict[str, Any] = {"status": "not ready" if failed else "ready", "checks": checks,
+    status = "degraded" if failed == ["writes"] else "not ready" if failed else "ready"
+    body: dict[str, Any] = {"status": status, "checks": checks,
                             "assignedPartitions": partitions}
     if failed:
         body["failed"] = failed

@@ -102,3 +102,33 @@ def test_a_checkpoint_whose_records_failed_acks_nothing_and_exits(exits: list[in
         asyncio.run(checkpoint.checkpoint("meter_writer", Stream(log), [1],
                                           outboxes))  # type: ignore[arg-type]
     assert log == ["flush changelog"] and exits == [checkpoint.EXIT_REDELIVER]
+
+
+def test_a_timer_that_raises_is_logged_counted_and_runs_again(
+        exits: list[int], caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    @checkpoint.timer_guarded("efficiency alerts")
+    async def tick() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("a bad row in the alert query")
+
+    counted = checkpoint.metrics.TIMER_ERRORS.labels("efficiency alerts")
+    before = counted._value.get()
+    asyncio.run(tick())
+    asyncio.run(tick())  # the next period
+    assert calls == [1, 1] and exits == []
+    assert counted._value.get() == before + 1
+    assert "timer efficiency alerts failed" in caplog.text
+    assert "ValueError: a bad row in the alert query" in caplog.text  # the traceback
+
+
+def test_a_cancelled_timer_is_cancelled_not_counted(exits: list[int]) -> None:
+    @checkpoint.timer_guarded("progress log")
+    async def tick() -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(tick())
+    assert exits == []

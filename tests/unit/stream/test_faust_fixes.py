@@ -113,8 +113,8 @@ def test_stream_partitions_are_sought_before_they_resume(patched: None, app: fau
     assert consumer.steps == [
         ("sought", frozenset()),  # nothing fetches while partitions are sought
         ("to beginning", frozenset({STREAM_1})),  # no commit: from the start, not dropped
-        ("resumed", frozenset({STREAM_0, STREAM_1})),
-        ("flow", None),
+        ("flow", None),  # the channel queues are emptied, the flow resumed...
+        ("resumed", frozenset({STREAM_0, STREAM_1})),  # ...and only then anything fetched
     ]
     assert consumer._read_offset == {STREAM_0: 120, STREAM_1: None}
     assert consumer._committed_offset == {STREAM_0: 120}
@@ -211,3 +211,102 @@ def test_a_fetch_never_lowers_the_end_faust_asked_for(app: faust.App) -> None:
     recovery.active_highwaters[CHANGELOG] = 9
     recovery.active_offsets[CHANGELOG] = 3
     assert recovery.active_remaining() == {CHANGELOG: 6}
+
+
+class Delivering(Fetching):
+    """Active partitions whose fetcher hands a record to the agent's channel queue the moment
+    a stream partition is resumed, as the consumer's fetcher may."""
+
+    def __init__(self, steps: list[tuple[str, Any]], queue: Any) -> None:
+        super().__init__(steps)
+        self.queue = queue
+
+    def update(self, *others: Any) -> None:
+        super().update(*others)
+        for tp in sorted(set().union(*others) - {CHANGELOG}):
+            self.queue.force_put_nowait(("record", tp.partition, 120))
+
+
+def delivering_app_and_consumer(app: faust.App) -> tuple[RecordingConsumer, Any]:
+    """A consumer whose resume delivers a record into an agent's channel queue, and Faust's
+    real flow control, which empties that queue when it resumes (clear_on_resume, as Faust
+    makes every channel's queue)."""
+    from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+    flow = FlowControlEvent()
+    flow.suspend()  # a rebalance suspended it
+    app.flow_control = flow  # type: ignore[misc]
+    queue: Any = FlowControlQueue(maxsize=10, flow_control=flow, clear_on_resume=True)
+    consumer = RecordingConsumer({STREAM_0: 120, STREAM_1: 7})
+    consumer._active_partitions = Delivering(consumer.steps, queue)
+    return consumer, queue
+
+
+def test_records_fetched_as_streams_resume_reach_the_agent(patched: None,
+                                                           app: faust.App) -> None:
+    consumer, queue = delivering_app_and_consumer(app)
+    recovery = recovery_with(app, consumer)
+    asyncio.run(recovery.on_recovery_completed())
+    # both first records are still in the agent's queue: nothing emptied it after the resume
+    assert sorted(queue._queue) == [("record", 0, 120), ("record", 1, 120)]
+
+
+def test_without_the_patch_the_flow_resume_throws_those_records_away(app: faust.App) -> None:
+    """The loss, on Faust's own code: resumed before the flow, the records fetched meanwhile
+    sit in the agent's queue, and the flow's resume empties it; the consumer had counted them
+    as read, so they are never fetched again."""
+    consumer, queue = delivering_app_and_consumer(app)
+    consumer.resume_partitions = (  # type: ignore[method-assign]
+        lambda tps: faust_fixes._original_resume(consumer, tps))
+    consumer.perform_seek = lambda: faust_fixes._original_seek(consumer)  # type: ignore
+    recovery = recovery_with(app, consumer)
+    original = faust_fixes._originals()["Recovery.on_recovery_completed"]
+    asyncio.run(original(recovery))
+    assert ("resumed", frozenset({STREAM_0, STREAM_1})) in consumer.steps
+    assert list(queue._queue) == []
+
+
+ROUTED = TP("telemetry.meter", 2)
+
+
+def committing(committed: int | None, acked: list[int], gaps: list[tuple[int, int]] = ()
+               ) -> Any:  # type: ignore[assignment]
+    """What Faust's commit reads of its consumer for one partition."""
+    from collections import defaultdict
+
+    from intervaltree import IntervalTree
+
+    tree = IntervalTree()
+    for begin, end in gaps:
+        tree.addi(begin, end)
+    return SimpleNamespace(_acked=defaultdict(list, {ROUTED: list(acked)}),
+                           _acked_index=defaultdict(set, {ROUTED: set(acked)}),
+                           _gap=defaultdict(IntervalTree, {ROUTED: tree}),
+                           _committed_offset=defaultdict(lambda: None, {ROUTED: committed}))
+
+
+def test_a_record_lost_at_the_head_holds_the_commit() -> None:
+    faust_fixes.commits_stop_at_a_missing_record({ROUTED.topic})
+    lost_head = committing(12, [13, 14, 15])  # 12 was handed over and never acked
+    assert Consumer._new_offset(lost_head, ROUTED) is None
+    assert lost_head._acked[ROUTED] == [13, 14, 15]  # kept for when 12 comes
+    # what Faust alone does: commits 16, past the record that was never processed
+    assert faust_fixes._original_new_offset(committing(12, [13, 14, 15]), ROUTED) == 16
+
+
+def test_a_gap_in_a_routed_topic_is_a_lost_record_not_a_hole_to_skip() -> None:
+    faust_fixes.commits_stop_at_a_missing_record({ROUTED.topic})
+    dropped = committing(12, [12, 13, 16, 17], gaps=[(14, 16)])  # 14-15 dropped on the way
+    assert Consumer._new_offset(dropped, ROUTED) == 14
+    assert faust_fixes._original_new_offset(
+        committing(12, [12, 13, 16, 17], gaps=[(14, 16)]), ROUTED) == 18
+
+
+def test_the_commit_moves_on_over_acked_records_and_elsewhere_as_faust_does() -> None:
+    faust_fixes.commits_stop_at_a_missing_record({ROUTED.topic})
+    assert Consumer._new_offset(committing(12, [12, 13, 14]), ROUTED) == 15
+    raw = TP("telemetry.raw", 0)  # a producer's transaction markers may leave gaps there
+    state = committing(12, [13, 14])
+    state._acked[raw], state._committed_offset[raw] = state._acked.pop(ROUTED), 12
+    state._acked_index[raw], state._gap[raw] = state._acked_index.pop(ROUTED), state._gap[ROUTED]
+    assert Consumer._new_offset(state, raw) == 15
