@@ -11,6 +11,7 @@ charts come from the worker's tables. The worker's leader judges them all for al
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from collections.abc import Iterator
@@ -268,6 +269,24 @@ def test_the_vehicle_page_charts_its_hours_with_gaps_and_shows_its_alerts(
         len(episodes)
     days = browser.evaluate("Charts.made.get('days').data[1]")
     assert len(days) == 7 and days[-1] == pytest.approx(71.0, abs=0.5)
+
+
+@pytest.mark.parametrize("width", [1280, 480])
+def test_the_seven_day_chart_has_one_tick_a_day_each_labelled_once(fleet: Worker,
+                                                                   width: int) -> None:
+    with Browser(width=width) as browser:
+        browser.open(f"{fleet.url}/vehicles/V-00001")
+        browser.wait("Charts.made.get('days').data[0].length === 7")
+        # the x axis's ticks and labels are drawn on the canvas: read them from uPlot's axis
+        axis = browser.evaluate("""(() => { const u = Charts.made.get('days');
+            return {ticks: u.axes[0]._splits, labels: u.axes[0]._values, points: u.data[0]};
+            })()""")
+        assert browser.console == [], f"the browser console said: {browser.console}"
+    points = axis["points"]
+    assert [b - a for a, b in itertools.pairwise(points)] == [pytest.approx(86_400)] * 6
+    assert axis["ticks"] == points  # one tick a day, at its point
+    assert axis["labels"] == [datetime.fromtimestamp(x, UTC).strftime("%m-%d") for x in points]
+    assert len(set(axis["labels"])) == 7
 
 
 def test_the_meter_and_alerts_pages_show_what_the_api_says(

@@ -86,7 +86,9 @@ const Charts = {
         { label: "Threshold", scale: "pct", stroke: this.colors.threshold, dash: [6, 4], width: 1.5, points: { show: false }, value: () => `${thresholdPercent}%` },
       ],
       axes: [
-        { values: this.dayTicks, label: "Day (UTC)", labelSize: 18 },
+        // one tick a day, at its point (the day its 24 hours end), each day labelled once:
+        // uPlot's own time ticks came every 12 hours, so each day was labelled twice
+        { splits: (u) => u.data[0], values: this.dayTicks, label: "Day (UTC)", labelSize: 18 },
         { scale: "pct", values: this.pct, size: 60, label: "Efficiency (%)", labelSize: 18 },
       ],
     }, [xs, eff, xs.map(() => thresholdPercent)]);
