@@ -165,7 +165,7 @@ class Run:
         if self._shared is None:
             stack = contextlib.ExitStack()
             running = stack.enter_context(pipeline.running(
-                self.stack, "shared", self.sizes.partitions, env=http_ingest.WORKER_ENV))
+                self.stack, "shared", self.sizes.partitions, module=http_ingest.WORKER_MODULE))
             self._shared = (stack, running)
         return self._shared[1]
 

@@ -3,8 +3,8 @@
 - **gateway**: ``POST /v1/telemetry`` through ``energy-ingest gateway`` (``GATEWAY_PROCESSES``:
   the core count unless set), as users reach it: single readings at a fixed concurrency, then
   batches.
-- **in-worker**: the same single POSTs to the worker's own route (``WORKER_INGEST`` on), the path
-  the system had before the gateway tier.
+- **in-worker**: the same single POSTs to the worker's own route (benchmarks/worker_ingest.py),
+  the path the system had before the gateway tier.
 - **ceiling**: the gateway's HTTP server (Granian, RSGI, as many processes) answering 202 to the
   same POSTs without reading, validating or publishing them
   (``benchmarks/http_server_apps.py``): what the server alone costs on this machine.
@@ -32,13 +32,20 @@ from benchmarks.fleet_input import encode, generate
 from benchmarks.http_load import Load, encode_requests, run_load
 from benchmarks.http_servers import CANDIDATES, HOST, wait_ready
 from benchmarks.stats import latency_summary, rate
-from benchmarks.workers import metric_sum, peak_rss_mb, start_gateway, stop_process
+from benchmarks.workers import (
+    WORKER_WITH_INGEST,
+    metric_sum,
+    peak_rss_mb,
+    start_gateway,
+    stop_process,
+)
 from db.api_keys import insert_key, revoke_key
 from processor.domain.api_keys import make_key
 from processor.ops.embedded import free_port
 
 PATH = "/v1/telemetry"
-WORKER_ENV = {"WORKER_INGEST": "true"}  # the in-worker path, measured for comparison
+# the in-worker path, measured for comparison (benchmarks/worker_ingest.py)
+WORKER_MODULE = WORKER_WITH_INGEST
 
 
 def summary(load: Load, elapsed: float) -> dict[str, Any]:
@@ -105,7 +112,7 @@ def key_cost(dsn: str, run: Callable[[str, dict[str, str] | None], dict[str, Any
 
 def measure(stack: Stack, vehicles: int, seconds: float, concurrency: int, batch_size: int,
             batch_concurrency: int, partitions: int) -> dict[str, Any]:
-    with pipeline.running(stack, "http", partitions, env=WORKER_ENV) as r:
+    with pipeline.running(stack, "http", partitions, module=WORKER_MODULE) as r:
         return measure_on(r, vehicles, seconds, concurrency, batch_size, batch_concurrency)
 
 
@@ -171,7 +178,7 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
                                                            single_bodies[:1]), 1, 0.001)
     if 202 not in probe.statuses:
         return {"skipped": f"the worker's POST {PATH} answered {probe.statuses} to a valid "
-                           "reading (WORKER_INGEST off?)"}
+                           "reading (not run by benchmarks.worker_ingest?)"}
     in_worker = run("in-worker single POSTs", worker.url, single_bodies, concurrency,
                     {"workers": system["workers"]})
 

@@ -15,7 +15,7 @@ from benchmarks.env import Scenario, Stack, log
 from benchmarks.fleet_input import Input, Message, encode, probe_readings
 from benchmarks.kafka import Publisher
 from benchmarks.stats import rate
-from benchmarks.workers import Worker, start_worker, wait_for_assignment
+from benchmarks.workers import WORKER, Worker, start_worker, wait_for_assignment
 
 ROLLUP_READINGS = """SELECT (SELECT coalesce(sum(readings), 0) FROM meter_hourly)
                           + (SELECT coalesce(sum(readings), 0) FROM vehicle_hourly)"""
@@ -40,11 +40,12 @@ class Run:
                 "verified": self.verified}
 
 
-def start_workers(sc: Scenario, count: int, env: dict[str, str] | None = None) -> list[Worker]:
+def start_workers(sc: Scenario, count: int, env: dict[str, str] | None = None,
+                  module: str = WORKER) -> list[Worker]:
     workers = []
     for _ in range(count):
         worker = start_worker(sc.bootstrap, sc.dsn, sc.app_id, sc.directory, sc.partitions,
-                              env)
+                              env, module=module)
         sc.workers.append(worker)
         workers.append(worker)
     wait_for_assignment(workers, sc.partitions)
@@ -110,11 +111,12 @@ class Running:
 
 @contextlib.contextmanager
 def running(stack: Stack, name: str, partitions: int, workers: int = 1,
-            env: dict[str, str] | None = None) -> Iterator[Running]:
-    """A scenario with ``workers`` warmed-up workers (``env``: settings for them)."""
+            env: dict[str, str] | None = None, module: str = WORKER) -> Iterator[Running]:
+    """A scenario with ``workers`` warmed-up workers (``env``: settings for them; ``module``:
+    what runs them, ``benchmarks.workers.WORKER_WITH_INGEST`` for the in-worker HTTP path)."""
     with stack.scenario(name, partitions) as sc:
         started = time.monotonic()
-        procs = start_workers(sc, workers, env)
+        procs = start_workers(sc, workers, env, module)
         publisher = Publisher(sc.bootstrap)
         sc.on_close(publisher.close)
         probes = warm_up(sc, publisher)

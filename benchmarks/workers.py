@@ -84,10 +84,17 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+# The worker as users run it, and one that also serves POST /v1/telemetry itself (the path
+# before the gateway tier, benchmarks/worker_ingest.py).
+WORKER = "processor.ops.cli"
+WORKER_WITH_INGEST = "benchmarks.worker_ingest"
+
+
 def start_worker(bootstrap: str, dsn: str, app_id: str, directory: Path, partitions: int,
-                 env: dict[str, str] | None = None, timeout: float = 90) -> Worker:
+                 env: dict[str, str] | None = None, timeout: float = 90,
+                 module: str = WORKER) -> Worker:
     """Start a worker (``env``: settings for it) and return once it answers /healthz."""
-    return _start("worker", directory, timeout, {
+    return _start("worker", directory, timeout, module=module, env={
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn, "DATA_DIR": str(directory),
         "APP_ID": app_id, "TELEMETRY_PARTITIONS": str(partitions), **(env or {})})
 
@@ -95,17 +102,18 @@ def start_worker(bootstrap: str, dsn: str, app_id: str, directory: Path, partiti
 def start_gateway(bootstrap: str, worker_urls: list[str], directory: Path, processes: int,
                   timeout: float = 60, **env: str) -> Worker:
     """Start ``energy-ingest gateway`` in front of ``worker_urls``; once it answers /healthz."""
-    return _start("gateway", directory, timeout, {
+    return _start("gateway", directory, timeout, env={
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "WORKER_URLS": ",".join(worker_urls),
         "GATEWAY_PROCESSES": str(processes), **env})
 
 
-def _start(command: str, directory: Path, timeout: float, env: dict[str, str]) -> Worker:
+def _start(command: str, directory: Path, timeout: float, env: dict[str, str],
+           module: str = WORKER) -> Worker:
     port = free_port()
     log_path = directory / f"{command}-{port}.log"
     full_env = {**os.environ, "WEB_PORT": str(port), **env}
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "processor.ops.cli", command],
+        proc = subprocess.Popen([sys.executable, "-m", module, command],
                                 env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                 stdin=subprocess.DEVNULL)
     started = Worker(proc, port, log_path)

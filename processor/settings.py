@@ -210,12 +210,6 @@ class Settings(BaseSettings):
                     "is stalled: /readyz answers 503 naming it and the worker exits for "
                     "redelivery (a writer retrying an unreachable database is not stalled).",
     )
-    fault_lose_first: Literal["", "meter_writer", "vehicle_writer"] = Field(
-        default="",
-        description="Testing only: this writer loses the first record it is handed, as Faust's "
-                    "consumer now and then does; the worker must fetch it again by itself "
-                    "(processor/stream/watchdog.py, lost records).",
-    )
     db_retry_max_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait between database retries."
     )
@@ -250,11 +244,6 @@ class Settings(BaseSettings):
         description="The address other workers reach this worker's web server at, to ask it "
                     "for the devices whose partitions it owns; unset: http://WEB_BIND:WEB_PORT "
                     "(the host name when bound to every address).",
-    )
-    worker_ingest: bool = Field(
-        default=False,
-        description="Also serve POST /v1/telemetry in the workers (for comparison; the gateway "
-                    "serves it).",
     )
     log_level: str = Field(default="INFO")
 

@@ -139,6 +139,7 @@ class Worker:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     gateway: Gateway | None = None
+    command: list[str] = field(default_factory=lambda: list(WORKER_COMMAND))
 
     @property
     def url(self) -> str:
@@ -158,7 +159,7 @@ class Worker:
         """Start the worker again, on the same port with the same environment (its gateway
         goes on forwarding to it), appending to the same log."""
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(WORKER_COMMAND, env=self.env, stdout=out,
+            self.proc = subprocess.Popen(self.command, env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT, cwd=ROOT)
         wait_healthy(self.proc, self.direct_url, "the restarted worker", self.log)
 
@@ -210,15 +211,17 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, what: str,
 
 
 def start_worker(bootstrap: str, dsn: str, log_dir: Path, gateway: bool = True,
-                 **env: str) -> Worker:
+                 command: list[str] | None = None, **env: str) -> Worker:
+    """``command``: the worker's, or one running it with a fault (``tests/faults``)."""
+    command = command or WORKER_COMMAND
     port = free_port()
     log_path = log_dir / f"worker-{port}.log"
     full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
                 "WEB_PORT": str(port), "DATA_DIR": str(log_dir), **env}
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(WORKER_COMMAND, env=full_env, stdout=out,
+        proc = subprocess.Popen(command, env=full_env, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=ROOT)
-    worker = Worker(proc, port, log_path, full_env)
+    worker = Worker(proc, port, log_path, full_env, command=list(command))
     wait_healthy(proc, worker.direct_url, "the worker", worker.log)
     if gateway:
         worker.gateway = start_gateway(bootstrap, [worker.direct_url], log_dir, **env)

@@ -215,22 +215,11 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
     first = FirstOffsets(committed_offset(lambda: p.app.consumer))
     p.on_assignment.append(first.reset)
 
-    losing = settings.fault_lose_first == name
-
     async def writer(stream: Any) -> None:
-        nonlocal losing
         checkpoints = Pipelined(name, p.watchdog)
         async for events in stream.noack().noack_take(
             settings.writer_batch_max, within=settings.writer_flush_seconds
         ):
-            if losing:  # FAULT_LOSE_FIRST: as if the consumer had never handed it over
-                losing = False
-                message = events[0].message
-                log.warning("%s: FAULT_LOSE_FIRST loses %s p%d offset %d", name, message.topic,
-                            message.partition, message.offset)
-                events = events[1:]
-                if not events:
-                    continue
             p.watchdog.began(name)
             for event in events:
                 message = event.message

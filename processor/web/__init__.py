@@ -4,8 +4,7 @@ Users reach them through the gateway (processor/gateway/), which forwards every 
 ingest. Reads: the efficiency figures (``efficiency.py``), live state and recent hours
 (``live.py``, ``hours.py``, asking the owning worker through ``owners.py``), the web view
 (``dashboard.py``); links (``fleet.py``); operations (``health.py``, ``readiness.py``,
-``metrics.py``, ``openapi.py``, ``errors.py``); API keys and the login form (``auth.py``);
-``ingest.py`` only with ``WORKER_INGEST``.
+``metrics.py``, ``openapi.py``, ``errors.py``); API keys and the login form (``auth.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from processor.web import (
     fleet,
     health,
     hours,
-    ingest,
     live,
     metrics,
     openapi,
@@ -34,7 +32,6 @@ def register_web(pipeline: Pipeline) -> None:
     auth.register(pipeline)  # first: its middleware judges every request
     health.register(pipeline)
     errors.register(pipeline)
-    ingest.register(pipeline, res)
     live.register(pipeline, res)
     hours.register(pipeline, res)
     readiness.register(pipeline, res)

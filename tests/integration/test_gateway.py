@@ -121,19 +121,19 @@ def test_the_command_line_workers_reach_every_gateway_process(
         stop_process(proc, 15, 30)
 
 
-def test_the_workers_take_ingest_only_with_worker_ingest(
+def test_the_workers_take_no_ingest_and_the_benchmarks_worker_does(
         services: Services, worker: Worker, own_broker: str, own_database: str,
         tmp_path: Path) -> None:
-    """The session's worker (behind its gateway) has no ingest route of its own; one started
-    with WORKER_INGEST answers and stores as the gateway does (the benchmark's comparison).
-    That one runs on a broker of its own: in the session's consumer group it would make the
-    session's worker go through two rebalances for nothing."""
+    """The session's worker (behind its gateway) has no ingest route of its own; the one the
+    HTTP benchmark starts for its comparison (benchmarks/worker_ingest.py) answers and stores
+    as the gateway does. That one runs on a broker of its own: in the session's consumer group
+    it would make the session's worker go through two rebalances for nothing."""
     meter = f"GW-{uid()}"
     body = reading(meter)
     assert http_json(f"{worker.direct_url}/v1/telemetry", "POST", body)[0] == 404
     own = start_worker(own_broker, own_database, tmp_path, gateway=False,
-                       TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID,
-                       WORKER_INGEST="true")
+                       command=[sys.executable, "-m", "benchmarks.worker_ingest", "worker"],
+                       TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID)
     try:
         assert http_json(f"{own.direct_url}/v1/telemetry", "POST", body) == (
             202, {"accepted": 1})

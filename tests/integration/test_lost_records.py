@@ -1,42 +1,91 @@
-"""A record the consumer holds and its agent never gets is fetched again by the worker itself:
-the writer is made to lose the first record it is handed (FAULT_LOSE_FIRST, as Faust's consumer
-now and then does), and the reading still reaches PostgreSQL, once, without the worker exiting.
+"""A record lost between the consumer and its agent, followed by later records of the same
+partition, is never committed past, and the worker fetches it again by itself.
+
+The loss is injected from outside the product (``python -m tests.faults lose-first``): the
+writer's first record is taken from its stream and dropped, as Faust's consumer did when a
+flow resume emptied the agents' queues (processor/stream/faust_fixes.py). Faust's own commit
+passed such a record as soon as the next one was acked; the worker must hold the commit at it
+until it is written, and its guard (processor/stream/watchdog.py) fetches it again.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
+from processor.domain.partitioning import partition_for
 from tests.conftest import APP_ID, PARTITIONS
-from tests.helpers import http_json, publish, query, start_worker, uid, wait_until
+from tests.helpers import WORKER_COMMAND, http_json, publish, query, start_worker, uid, wait_until
 
 pytestmark = pytest.mark.integration
 
+LOSING = [sys.executable, "-m", "tests.faults", "lose-first", "telemetry.meter", "--",
+          *WORKER_COMMAND[3:]]
 
-def test_a_record_lost_on_the_way_to_an_idle_writer_is_fetched_again(
-        own_broker: str, own_database: str, tmp_path: Path) -> None:
-    meter = f"ML{uid()}"
-    env = {"TELEMETRY_PARTITIONS": str(PARTITIONS), "APP_ID": APP_ID,
-           "FAULT_LOSE_FIRST": "meter_writer"}
-    worker = start_worker(own_broker, own_database, tmp_path, gateway=False, **env)
+
+def committed(bootstrap: str, partition: int) -> int | None:
+    """The offset the workers' group committed on telemetry.meter's ``partition``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": APP_ID,
+                         "enable.auto.commit": False})
     try:
-        publish(own_broker, [{"meterId": meter, "kwhConsumedAc": 1.5, "voltage": 230.0,
-                              "timestamp": "2026-01-05T00:00:00Z"}])
-        wait_until(lambda: query(own_database, "SELECT count(*) FROM meter_history WHERE "
-                                 "meter_id = %s", (meter,))[0][0] == 1,
-                   timeout=60, what="the lost reading to be fetched again and stored")
+        [tp] = consumer.committed([TopicPartition("telemetry.meter", partition)], timeout=10)
+        return tp.offset if tp.offset >= 0 else None
+    finally:
+        consumer.close()
+
+
+def same_partition(prefix: str, count: int) -> list[str]:
+    """``count`` meter ids whose routed batches land on one partition of telemetry.meter."""
+    ids = [f"{prefix}-{i}" for i in range(200)]
+    target = partition_for(ids[0], PARTITIONS)
+    return [i for i in ids if partition_for(i, PARTITIONS) == target][:count]
+
+
+def stored(dsn: str, meter: str) -> int:
+    return int(query(dsn, "SELECT count(*) FROM meter_history WHERE meter_id = %s",
+                     (meter,))[0][0])
+
+
+def test_a_lost_record_followed_by_later_ones_is_never_committed_past_and_comes_again(
+        own_broker: str, own_database: str, tmp_path: Path) -> None:
+    lost, *later = same_partition(f"ML{uid()}", 4)
+    partition = partition_for(lost, PARTITIONS)
+    worker = start_worker(own_broker, own_database, tmp_path, gateway=False, command=LOSING,
+                          TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID)
+    try:
+        reading = {"kwhConsumedAc": 1.5, "voltage": 230.0, "timestamp": "2026-01-05T00:00:00Z"}
+        publish(own_broker, [{"meterId": lost, **reading}])
+        wait_until(lambda: "fault: lose-first loses telemetry.meter" in worker.log(),
+                   what="the fault to take the first routed record")
+        head = int(re.findall(r"loses telemetry\.meter p\d+ offset (\d+)", worker.log())[0])
+        for meter in later:  # one routed record each, after the lost one, same partition
+            publish(own_broker, [{"meterId": meter, **reading}])
+            wait_until(lambda m=meter: stored(own_database, m) == 1,  # type: ignore[misc]
+                       what="a later reading stored")
+        # later records are written and acked: Faust alone would commit past the lost one now
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and stored(own_database, lost) == 0:
+            offset = committed(own_broker, partition)
+            assert offset is None or offset <= head, (offset, head)
+            time.sleep(0.5)
+        wait_until(lambda: stored(own_database, lost) == 1, timeout=60,
+                   what="the lost reading fetched again and stored")
+        wait_until(lambda: (committed(own_broker, partition) or 0) > head + len(later),
+                   what="the commit to move past every record once all are written")
         assert worker.proc.poll() is None  # healed in place: no exit, no restart
         log = worker.log()
-        assert "FAULT_LOSE_FIRST loses telemetry.meter" in log
         assert re.search(r"meter_writer: telemetry\.meter p\d+ has records from offset \d+ on "
                          r".* fetching them again", log), log[-3000:]
         status, metrics = http_json(f"{worker.direct_url}/metrics")
         assert status == 200
         assert re.search(r'energy_redelivered_partitions_total\{topic="telemetry.meter"\} 1\.0',
                          metrics), metrics
+        assert [stored(own_database, m) for m in later] == [1] * len(later)  # once each
         assert "stalled" not in log
     finally:
         worker.stop()
