@@ -298,7 +298,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             truth = settings.data_dir / "simulated-fleet.csv"
             supervisor.add("simulator", ["simulate", "--devices", str(args.devices), "--hours",
                                          str(args.hours), "--batch", str(args.batch),
-                                         "--truth", str(truth)])
+                                         "--seed", str(args.seed), "--truth", str(truth)])
         log.info("up: web at http://%s:%d (gateway, %d process(es)); %d worker(s) behind it "
                  "at %s", settings.web_bind, settings.web_port,
                  settings.gateway_process_count, args.workers, worker_urls)
@@ -370,7 +370,6 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--count", type=int, default=None, help="stop after this many readings")
     sim.add_argument("--minutes", type=int, default=None,
                      help="stop after this many simulated minutes")
-    sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--topic", default="telemetry.raw")
     sim.add_argument("--truth", type=Path, default=None, metavar="FILE",
                      help="write which vehicles the simulator made faulty (CSV: vehicle_id, "
@@ -403,6 +402,10 @@ def _fleet_args(p: argparse.ArgumentParser, devices: int, hours: float, batch: i
                    help=f"replay from this many hours ago up to now (default {hours:g})")
     p.add_argument("--batch", type=int, default=batch,
                    help=f"readings per Kafka message (default {batch}; 1: single readings)")
+    p.add_argument("--seed", type=int, default=42,
+                   help="the fleet and every reading derive from it: a device and minute always "
+                        "give the same reading, so replayed hours are duplicates, not conflicts "
+                        "(default 42)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
