@@ -1,13 +1,16 @@
 """Embedded services: the Tansu broker and PostgreSQL (pgserver) for when none is configured.
 
 Both stop with the process that started them (Ctrl-C, SIGTERM, or its death: the broker gets
-PR_SET_PDEATHSIG; PostgreSQL is stopped by pgserver's exit handler and reused if left running).
+PR_SET_PDEATHSIG; PostgreSQL is stopped by pgserver's exit handler). PostgreSQL runs as pg_ctl's
+daemon, so a process killed with SIGKILL leaves it running: the next one to start it under the
+same DATA_DIR takes it over and stops it when it stops (``release_dead_handles``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -23,6 +26,9 @@ from processor.settings import Settings
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+# pgserver's list of the processes holding a handle on a server (a JSON list of pids, in its
+# PGDATA): the last one to let go stops the server.
+HANDLES_FILE = ".handle_pids.json"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -112,11 +118,58 @@ class EmbeddedPostgres:
             for folder in [pgdata.parent, *pgdata.parent.parents]:
                 with contextlib.suppress(OSError):
                     folder.chmod(folder.stat().st_mode | 0o011)
+        gone = release_dead_handles(pgdata)
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        if gone:
+            log.info("embedded PostgreSQL under %s was left running by process(es) %s, which "
+                     "ended without stopping it (killed?): taken over, and stopped when this "
+                     "process stops", pgdata, ", ".join(map(str, gone)))
         return cls(server, server.get_uri())
 
     def stop(self) -> None:
         self.server.cleanup()  # type: ignore[attr-defined]
+
+
+def release_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the processes that are gone from pgserver's handles on the server under ``pgdata``
+    (the pids dropped, when its server still runs): pgserver stops a server only when its last
+    handle lets go, and a handle held by a process killed with SIGKILL is never let go, so the
+    server stayed up for good, through every later start and stop. Left alone when the file is
+    not the list of pids it is written for."""
+    from pgserver.postgres_server import PostgresServer
+
+    path = pgdata / HANDLES_FILE
+    with PostgresServer._lock:  # pgserver's own: no start or stop changes the list meanwhile
+        try:
+            pids = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return []
+        if not isinstance(pids, list) or not all(type(pid) is int for pid in pids):
+            log.warning("%s is not a list of process ids; left as it is", path)
+            return []
+        alive = [pid for pid in pids if _alive(pid)]
+        if len(alive) == len(pids):
+            return []
+        path.write_text(json.dumps(alive))
+    return [pid for pid in pids if pid not in alive] if _server_running(pgdata) else []
+
+
+def _alive(pid: int) -> bool:
+    """A zombie is gone: a killed process its parent has not reaped yet."""
+    import psutil  # pgserver's own dependency: it judges its handles' processes with it
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _server_running(pgdata: Path) -> bool:
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    return _alive(pid)
 
 
 @contextlib.contextmanager

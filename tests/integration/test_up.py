@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,6 +81,65 @@ def test_up_runs_everything_embedded_and_leaves_no_orphans(tmp_path: Path) -> No
     alive = [c for c in children + postgres if c.is_running() and c.status() != "zombie"]
     assert not alive, f"orphans left behind: {alive}"
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()  # kept across runs
+
+
+def postgres_under(tmp: Path) -> list[psutil.Process]:
+    """The embedded PostgreSQL's processes whose data is under ``tmp``."""
+    found = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        if p.info["name"] == "postgres" and str(tmp) in " ".join(p.info["cmdline"] or []):
+            found.append(p)
+    return found
+
+
+def test_up_takes_over_the_postgresql_a_killed_up_left_and_stops_it(tmp_path: Path) -> None:
+    """kill -9 of ``up`` alone: its children end by themselves, PostgreSQL (a daemon of
+    pg_ctl's) stays; the next ``up`` on the same DATA_DIR takes it over and stops it."""
+    first, first_log = start_up(tmp_path)
+    try:
+        services_file(tmp_path)
+        wait_until(lambda: "worker owns partitions" in first_log.read_text(), timeout=90,
+                   what="the first up's worker to start")
+        children = descendants(first.pid)
+        left = postgres_under(tmp_path)
+        assert left, "embedded PostgreSQL should run under DATA_DIR"
+        first.kill()
+        first.wait(10)
+        wait_until(lambda: not [c for c in children if c.is_running()
+                                and c.status() != psutil.STATUS_ZOMBIE],
+                   timeout=30, what="the killed up's children to end by themselves")
+        assert [p for p in left if p.is_running()], "PostgreSQL outlives a killed up"
+
+        second, log = start_up(tmp_path)
+        try:
+            info = services_file_of(tmp_path, second.pid)
+            assert query(info["dsn"], "SELECT 1") == [(1,)]
+            wait_until(lambda: "worker owns partitions" in log.read_text(), timeout=90,
+                       what="the second up's worker to start")
+            assert "taken over" in log.read_text(), log.read_text()[-3000:]
+        finally:
+            second.send_signal(signal.SIGTERM)
+            code = second.wait(60)
+        assert code == 0, log.read_text()[-3000:]
+        wait_until(lambda: not postgres_under(tmp_path), timeout=30,
+                   what="the embedded PostgreSQL to stop with the up that took it over")
+    finally:
+        for p in postgres_under(tmp_path):  # never leave one behind, whatever failed
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+
+
+def services_file_of(tmp: Path, pid: int) -> dict[str, str]:
+    """The services file once the ``up`` of ``pid`` wrote it."""
+    path = tmp / "data" / "services.json"
+
+    def written() -> dict[str, str] | None:
+        with contextlib.suppress(OSError, ValueError):
+            info = dict(json.loads(path.read_text()))
+            return info if info["pid"] == pid else None
+        return None
+
+    return wait_until(written, timeout=60, what=f"up (pid {pid}) to write services.json")
 
 
 def test_up_recreates_topics_after_losing_the_embedded_broker(tmp_path: Path,
