@@ -26,6 +26,7 @@ from processor.kafka.outbox import Outbox
 from processor.stream import metrics
 from processor.stream.checkpoint import Pipelined, guarded
 from processor.stream.pipeline import Pipeline
+from processor.stream.watchdog import watch_take
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,9 @@ def register_router(p: Pipeline) -> None:
     @guarded("router")
     async def router(stream: Any) -> None:
         checkpoints = Pipelined("router", p.watchdog)
-        async for events in stream.noack().noack_take(
+        async for events in watch_take("router", stream.noack().noack_take(
             settings.router_batch_max, within=settings.router_flush_seconds
-        ):
+        )):
             p.watchdog.began("router")
             lines: list[Line] = []
             unyielded = 0

@@ -16,11 +16,9 @@ naming the agent, logs it, and exits for redelivery, so ``up`` or the orchestrat
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 import threading
-import types
 from typing import Any
 
 from processor.domain.stalls import LostRecords, Offsets, check_interval
@@ -83,24 +81,34 @@ def task_stacks() -> list[str]:
     return sorted(lines)
 
 
+# Each agent's stream take (the async generator its batches come from), registered by the
+# agent itself (``watch_take``): the stall log reads their state without searching the heap.
+TAKES: dict[str, Any] = {}
+
+
+def watch_take(agent: str, take: Any) -> Any:
+    """Register ``agent``'s take for the stall log; returns it."""
+    TAKES[agent] = take
+    return take
+
+
 def take_states() -> list[str]:
-    """The state of every stream ``take`` in the process (its buffer and its events), and
-    where each take's buffer filler waits: a stall whose records were handed to an agent and
-    never came out of its take is decided there."""
+    """The state of every agent's stream take (its buffer and its events), and where each
+    take waits: a stall whose records were handed to an agent and never came out of its take
+    is decided there."""
     lines = []
-    for obj in gc.get_objects():
-        if not isinstance(obj, types.AsyncGeneratorType | types.CoroutineType):
-            continue
-        frame = obj.ag_frame if isinstance(obj, types.AsyncGeneratorType) else obj.cr_frame
-        if frame is None or frame.f_code.co_name not in ("noack_take", "take", "add_to_buffer"):
+    for agent, take in sorted(TAKES.items()):
+        frame = getattr(take, "ag_frame", None)
+        if frame is None:
+            lines.append(f"{agent}: not running")
             continue
         local = frame.f_locals
         state = {k: (len(v) if isinstance(v, list) else v.is_set() if hasattr(v, "is_set")
                      else v) for k, v in local.items()
                  if k in ("buffer", "events", "buffer_full", "buffer_consumed",
                           "buffer_consuming")}
-        lines.append(f"{frame.f_code.co_name}:{frame.f_lineno} {state} "
-                     f"awaiting {' > '.join(awaiting(obj)[1:])}")
+        lines.append(f"{agent}: {frame.f_code.co_name}:{frame.f_lineno} {state} "
+                     f"awaiting {' > '.join(awaiting(take)[1:])}")
     return lines
 
 

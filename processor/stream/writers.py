@@ -33,6 +33,7 @@ from processor.stream import metrics
 from processor.stream.checkpoint import Pipelined, exit_for_redelivery, guarded
 from processor.stream.offsets import FirstOffsets, committed_offset
 from processor.stream.pipeline import Pipeline
+from processor.stream.watchdog import watch_take
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +218,9 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
 
     async def writer(stream: Any) -> None:
         checkpoints = Pipelined(name, p.watchdog)
-        async for events in stream.noack().noack_take(
+        async for events in watch_take(name, stream.noack().noack_take(
             settings.writer_batch_max, within=settings.writer_flush_seconds
-        ):
+        )):
             p.watchdog.began(name)
             for event in events:
                 message = event.message
