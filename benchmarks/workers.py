@@ -96,6 +96,7 @@ def start_worker(bootstrap: str, dsn: str, app_id: str, directory: Path, partiti
     """Start a worker (``env``: settings for it) and return once it answers /healthz."""
     return _start("worker", directory, timeout, module=module, env={
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn, "DATA_DIR": str(directory),
+        "KAFKA_EMBEDDED": "true",  # the benchmarks' broker is the embedded one
         "APP_ID": app_id, "TELEMETRY_PARTITIONS": str(partitions), **(env or {})})
 
 

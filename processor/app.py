@@ -118,13 +118,13 @@ def faust_app(settings: Settings) -> faust.App:
         # No standby copies: each worker would also replay every other worker's changelogs
         # (measured: two workers slower than one). PostgreSQL is the durable live state.
         table_standby_replicas=0,
-        # Faust's check compares the offset a persistent store (RocksDB) says it holds with
-        # the changelog's end, to catch a deleted topic. The tables here are in memory, so the
-        # offset is only this process's count of what it read; and the embedded broker reports
-        # a partition's end as its last batch's first offset + 1 (docs/architecture.md), so a
-        # worker that kept a partition through a rebalance had read past that "end", and the
-        # recovery crashed with ConsistencyError and took the worker down.
-        recovery_consistency_check=False,
+        # Faust's check that a table's changelog did not shrink under it (a deleted topic):
+        # it compares the offset a table read up to with the changelog's end. The embedded
+        # broker reports a partition's end as its last batch's first offset + 1
+        # (processor/stream/faust_fixes.py, 3), so a worker that kept a partition through a
+        # rebalance had read past that "end" and would crash with ConsistencyError; on it the
+        # check is off, on every other broker it is on.
+        recovery_consistency_check=not settings.kafka_embedded,
         producer_acks=-1,
         web_port=settings.web_port,
         # what this worker tells the others to reach it at (processor/stream/ownership.py)

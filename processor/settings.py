@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka brokers; unset starts the embedded broker (Tansu)."
     )
+    kafka_embedded: bool = Field(
+        default=False,
+        description="The broker is the embedded one (Tansu): `up` sets it for its workers when "
+                    "it started that broker. Faust's recovery consistency check is turned off "
+                    "for it (it reports a partition's end too low, processor/app.py) and kept "
+                    "on for every other broker.")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT",
         description="How every Kafka client (the workers' Faust consumer and producer, every "

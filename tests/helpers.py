@@ -217,7 +217,8 @@ def start_worker(bootstrap: str, dsn: str, log_dir: Path, gateway: bool = True,
     port = free_port()
     log_path = log_dir / f"worker-{port}.log"
     full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
-                "WEB_PORT": str(port), "DATA_DIR": str(log_dir), **env}
+                "WEB_PORT": str(port), "DATA_DIR": str(log_dir),
+                "KAFKA_EMBEDDED": "true", **env}  # the tests' broker is the embedded one
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(command, env=full_env, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=ROOT)

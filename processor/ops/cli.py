@@ -288,6 +288,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         ensure_topics(bootstrap, settings.app_id, settings.telemetry_partitions)
         write_services_file(settings.data_dir, bootstrap, dsn)
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn}
+        if broker is not None:  # its quirks (Settings.kafka_embedded)
+            env["KAFKA_EMBEDDED"] = "true"
         supervisor = Supervisor(settings, bootstrap, dsn, broker, env)
         worker_urls = ",".join(f"http://{WORKER_BIND}:{port}" for port in worker_ports)
         supervisor.add("gateway", ["gateway"], {"WORKER_URLS": worker_urls})

@@ -310,3 +310,18 @@ def test_the_commit_moves_on_over_acked_records_and_elsewhere_as_faust_does() ->
     state._acked[raw], state._committed_offset[raw] = state._acked.pop(ROUTED), 12
     state._acked_index[raw], state._gap[raw] = state._acked_index.pop(ROUTED), state._gap[ROUTED]
     assert Consumer._new_offset(state, raw) == 15
+
+
+def test_the_project_pins_exactly_the_faust_and_aiokafka_the_patches_accept() -> None:
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+    pinned = {}
+    for spec in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
+        name, _, rest = spec.partition("==")
+        if rest:
+            pinned[name.split("[")[0].strip()] = rest.strip()
+    assert pinned["faust-streaming"] == faust_fixes.WRITTEN_FOR == version("faust-streaming")
+    assert pinned["aiokafka"] == version("aiokafka")
