@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust.web import Request, Response, View
+from prometheus_client import REGISTRY
 
 from db import efficiency_queries as queries
 from processor.domain.alert_history import AlertEvent, episodes
@@ -41,7 +42,7 @@ from processor.domain.fleet_pages import (
     summary,
     wants_page,
 )
-from processor.domain.kinds import METER, VEHICLE
+from processor.domain.kinds import KINDS, METER, VEHICLE
 from processor.domain.recent_hours import TablePieces, tables_from, with_table_hours
 from processor.stream.pipeline import Pipeline
 from processor.web.auth import forwardable
@@ -70,6 +71,17 @@ def requested_window(request: Request) -> tuple[datetime, datetime]:
 def unknown_vehicle(view: View, vehicle_id: str) -> Response:
     return view.json({"error": "unknown vehicle", "vehicleId": vehicle_id,
                       "detail": "no reading and no meter link for this vehicle"}, status=404)
+
+
+ROWS_METRIC = "energy_history_rows_total"  # processor/stream/metrics.py, ROWS_WRITTEN
+
+
+def rows_inserted() -> int:
+    """Readings this worker's writers have inserted so far, from their counter: a fleet
+    snapshot taken before the first of them is known to be older than the data
+    (processor/web/snapshot.py)."""
+    return sum(int(REGISTRY.get_sample_value(ROWS_METRIC, {"type": kind, "outcome": "inserted"})
+                   or 0) for kind in KINDS)
 
 
 HISTORY_LIMIT = 200  # alert events a history answer holds by default
@@ -235,7 +247,7 @@ def register(p: Pipeline, res: Resources) -> None:
                 **query.as_dict(), "vehicles": page}
 
     live_fleet = Snapshot(settings.fleet_cache_seconds, fleet_json,
-                          stale=settings.fleet_stale_seconds)
+                          stale=settings.fleet_stale_seconds, written=rows_inserted)
 
     @p.app.task
     async def warm_fleet() -> None:
