@@ -28,6 +28,7 @@ from processor.stream import (
     brokerwatch,
     maintenance,
     metrics,
+    presence,
     router,
     tables,
     watchdog,
@@ -56,6 +57,7 @@ WIRING: tuple[Callable[[Pipeline], None], ...] = (
     alerts.register_alerts,  # leader timer: efficiency crossings -> alerts.efficiency
     maintenance.register_maintenance,  # leader timer: history partitions, retention
     watchdog.register,  # timer: a stalled agent ends the worker
+    presence.register,  # timer: holds the workers' presence lock (energy-ingest rebuild)
     web.register_web,  # views: ingest, analytics, live, health, metrics, the web view
 )
 

@@ -258,11 +258,15 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    from processor.ops.rebuild import rebuild
+    from processor.ops.rebuild import WorkersRunning, rebuild
 
-    rebuild(running_dsn(settings), producer_bootstrap(settings), settings.app_id,
-            settings.telemetry_partitions, settings.hourly_window_hours)
-    print("rebuild: done; restart the workers so they load the rebuilt tables")
+    try:
+        rebuild(running_dsn(settings), producer_bootstrap(settings), settings.app_id,
+                settings.telemetry_partitions, settings.hourly_window_hours)
+    except WorkersRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("rebuild: done; start the workers again: they load the rebuilt tables")
     return 0
 
 

@@ -2,7 +2,13 @@
 
 PostgreSQL's history is the durable record. Live tables and hourly rollups are recomputed from
 it in one transaction; the Faust live tables are refilled by writing their changelog topics,
-which workers read when they start. Run it with the workers stopped (``up`` restarts them).
+which workers read when they start.
+
+It refuses while workers of the same application are running, and names them: their writers
+add to the live rows and rollups that the recomputation replaces in the same moment, so a batch
+committed during it could be counted twice or not at all. Stop them (Ctrl-C on ``up``),
+rebuild, start them again. Workers are seen by the presence lock each one holds in PostgreSQL
+(``db/presence.py``), which the rebuild takes alone and holds while it runs.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from confluent_kafka import Producer
 
+from db.presence import take_exclusively
 from db.recompute import hourly_rows, live_rows, rebuild_tables, stream_rows
 from processor.domain.kinds import KINDS
 from processor.domain.partitioning import partition_for
@@ -34,8 +42,26 @@ def hourly_key(row: tuple[Any, ...]) -> str:
     return hour_key(row[0], row[1])
 
 
+class WorkersRunning(RuntimeError):
+    """Workers of the application are running: rebuilding beside them is not safe."""
+
+
 def rebuild(dsn: str, bootstrap: str, app_id: str, partitions: int, window_hours: int = 48,
             out: Any = sys.stderr) -> dict[str, int]:
+    check_broker(bootstrap)
+    with psycopg.connect(dsn, autocommit=True) as lock:  # held until the rebuild is done
+        running = take_exclusively(lock, app_id)
+        if running:
+            raise WorkersRunning(
+                f"rebuild: {len(running)} worker(s) of {app_id} are running "
+                f"({'; '.join(running)}); their writers change the live rows and rollups this "
+                "recomputes. Stop them first (Ctrl-C on `energy-ingest up`), rebuild, then "
+                "start them again.")
+        return _rebuild(dsn, bootstrap, app_id, partitions, window_hours, out)
+
+
+def _rebuild(dsn: str, bootstrap: str, app_id: str, partitions: int, window_hours: int,
+             out: Any) -> dict[str, int]:
     counts = rebuild_tables(dsn)
     for table, n in counts.items():
         print(f"rebuild: {table}: {n} rows", file=out, flush=True)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from processor.domain.partitioning import partition_for
 from tests.conftest import APP_ID, PARTITIONS, Services
-from tests.helpers import ROOT, Worker, publish, query, start_worker, uid, wait_until
+from tests.helpers import ROOT, Worker, ask, publish, query, start_worker, uid, wait_until
 from tests.integration.recovery_support import (
     assert_exact,
     batches,
@@ -37,8 +38,10 @@ def worker_on(bootstrap: str, services: Services, log_dir: Path, **env: str) -> 
                         TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID, **env)
 
 
-def cli(services: Services, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": services.dsn,
+def cli(services: Services, bootstrap: str, *args: str,
+        dsn: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "DATABASE_URL": dsn or services.dsn,
            "TELEMETRY_PARTITIONS": str(PARTITIONS), "APP_ID": APP_ID}
     return subprocess.run([sys.executable, "-m", "processor.ops.cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -113,35 +116,90 @@ def test_replay_inserts_only_what_is_missing(services: Services, own_broker: str
                                "WHERE meter_id = %s", (legacy,)) == [(0.5, 230.0)]
 
 
-def test_rebuild_recomputes_live_state_and_rollups(services: Services, worker: Worker) -> None:
+def derived_rows(dsn: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every live row and rollup (the state ``rebuild`` recomputes), in a stable order."""
+    cols = {"meter_live": "meter_id, ts, kwh_consumed_ac, voltage",
+            "vehicle_live": "vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id",
+            "meter_hourly": "meter_id, hour, round(kwh_consumed_ac::numeric, 6), readings",
+            "vehicle_hourly": "vehicle_id, hour, round(kwh_delivered_dc::numeric, 6), "
+                              "round(battery_temp_sum::numeric, 4), battery_temp_count, "
+                              "readings"}
+    return {t: query(dsn, f"SELECT {c} FROM {t} ORDER BY 1, 2") for t, c in cols.items()}
+
+
+def test_rebuild_recomputes_live_state_and_rollups_and_refuses_beside_workers(
+        services: Services, own_broker: str, own_database: str, tmp_path: Path) -> None:
     run = uid()
     readings = stream(run, devices=3, minutes=90)
     random.Random(3).shuffle(readings)
-    publish(services.bootstrap, batches(readings, 50))
-    wait_until(lambda: history_count(services.dsn, run) == len(readings), what="readings")
-    tables = ("meter_live", "vehicle_live", "meter_hourly", "vehicle_hourly")
-
-    def derived() -> dict[str, list[tuple[object, ...]]]:
-        cols = {"meter_live": "meter_id, ts, kwh_consumed_ac, voltage",
-                "vehicle_live": "vehicle_id, ts, soc, kwh_delivered_dc, battery_temp, meter_id",
-                "meter_hourly": "meter_id, hour, round(kwh_consumed_ac::numeric, 6), readings",
-                "vehicle_hourly": "vehicle_id, hour, round(kwh_delivered_dc::numeric, 6), "
-                                  "round(battery_temp_sum::numeric, 4), battery_temp_count, "
-                                  "readings"}
-        return {t: query(services.dsn, f"SELECT {cols[t]} FROM {t} ORDER BY 1, 2")
-                for t in tables}
-
-    before = derived()
+    worker = start_worker(own_broker, own_database, tmp_path, gateway=False,
+                          TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID)
+    try:
+        publish(own_broker, batches(readings, 50))
+        wait_until(lambda: history_count(own_database, run) == len(readings), what="readings")
+        refused = cli(services, own_broker, "rebuild", dsn=own_database)
+        assert refused.returncode == 1
+        assert "1 worker(s) of energy-ingest-test are running (energy-ingest worker pid " \
+            f"{worker.proc.pid} " in refused.stderr
+        assert "Stop them first" in refused.stderr
+    finally:
+        assert worker.stop() == 0
+    before = derived_rows(own_database)
     assert len(before["vehicle_hourly"]) > 0
-    for table in tables:
-        query(services.dsn, f"DELETE FROM {table} RETURNING 1")
-    assert all(not rows for rows in derived().values())
+    for table in before:
+        query(own_database, f"DELETE FROM {table} RETURNING 1")
+    assert all(not rows for rows in derived_rows(own_database).values())
 
-    result = cli(services, services.bootstrap, "rebuild")
+    result = cli(services, own_broker, "rebuild", dsn=own_database)
     assert result.returncode == 0, result.stderr
-    assert derived() == before
+    assert derived_rows(own_database) == before
     assert f"energy-ingest-test-vehicle_live-changelog: {len(before['vehicle_live'])} records" \
         in result.stderr
+
+
+def test_changelogs_written_beside_a_feeding_worker_stall_nothing_and_take_nothing_back(
+        services: Services, own_broker: str, own_database: str, tmp_path: Path) -> None:
+    """What ``rebuild`` does to a running worker's topics, done again and again while it is
+    fed: the worker's tables' changelogs are written from outside (the worker does not read
+    them in normal operation), and nothing stalls, nothing is lost, and the live tables
+    never go back to an older reading than the one PostgreSQL holds."""
+    from processor.ops.rebuild import refill_changelogs
+
+    run = uid()
+    readings = stream(run, devices=10, minutes=60)
+    worker = start_worker(own_broker, own_database, tmp_path, gateway=False,
+                          TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID,
+                          STALL_SECONDS="10")
+    try:
+        for chunk in batches(readings, 60):  # a minute of the fleet at a time
+            publish(own_broker, [chunk])
+            refill_changelogs(own_database, own_broker, APP_ID, PARTITIONS,
+                              out=open(os.devnull, "w"))  # noqa: SIM115
+        wait_until(lambda: history_count(own_database, run) == len(readings), timeout=60,
+                   what="every reading written beside the changelog writes")
+        assert_exact(own_database, run, readings)
+        vehicles = sorted({r["vehicleId"] for r in readings if "vehicleId" in r})
+
+        def tables_match_postgresql() -> bool:
+            for vehicle in vehicles:
+                status, body, source = ask(f"{worker.direct_url}/v1/vehicles/{vehicle}/live")
+                stored = query(own_database, "SELECT ts FROM vehicle_live WHERE vehicle_id = %s",
+                               (vehicle,))[0][0]
+                if (status, source) != (200, "table") or \
+                        datetime.fromisoformat(body["timestamp"]) != stored:
+                    return False
+            return True
+
+        wait_until(tables_match_postgresql, timeout=20,
+                   what="every vehicle's live table value equal to PostgreSQL's")
+        assert worker.proc.poll() is None
+        assert "stalled" not in worker.log()
+        metrics = urllib.request.urlopen(f"{worker.direct_url}/metrics").read().decode()
+        assert "energy_changelog_records_read_outside_recovery_total" not in metrics or \
+            all(line.endswith(" 0.0") for line in metrics.splitlines() if line.startswith(
+                "energy_changelog_records_read_outside_recovery_total{"))
+    finally:
+        worker.stop()
 
 
 def test_kill_9_mid_stream_loses_and_doubles_nothing(services: Services, own_broker: str,
