@@ -53,13 +53,16 @@ def keep_notable_lines(data_dir: Path) -> None:
 
 
 restarts: list[str] = []  # the session worker's exits, each restarted by its supervisor
+unexpected: list[str] = []  # those no test said it provokes: they fail the session
+running_test: list[Any] = []  # the test running now (its item), for the supervisor
 
 
 class Supervisor(threading.Thread):
-    """Restarts the session's worker when it exits, as ``up`` or an orchestrator would: a worker
-    that finds itself stalled exits for redelivery by design (processor/stream/watchdog.py),
-    and without this every later test would fail for want of a worker. Each restart is said in
-    the session's summary."""
+    """Restarts the session's worker when it exits, as ``up`` or an orchestrator would, so the
+    tests after it still have a worker. But an exit is a failure of the session unless the
+    test running then is marked ``provokes_worker_exit`` (a worker that stalls exits for
+    redelivery by design, processor/stream/watchdog.py): the run fails, and the summary says
+    which test was running and where the worker's log is."""
 
     def __init__(self, worker: Worker) -> None:
         super().__init__(name="session-worker-supervisor", daemon=True)
@@ -70,8 +73,13 @@ class Supervisor(threading.Thread):
         while not self.stopping.wait(0.5):
             code = self.worker.proc.poll()
             if code is not None and not self.stopping.is_set():
-                restarts.append(f"{time.strftime('%H:%M:%S')} the session's worker exited "
-                                f"with {code}; restarted (its log: {self.worker.log_path})")
+                test = running_test[-1] if running_test else None
+                line = (f"{time.strftime('%H:%M:%S')} the session's worker exited with {code} "
+                        f"during {test.nodeid if test else 'no test'}; restarted (its log: "
+                        f"{self.worker.log_path})")
+                restarts.append(line)
+                if test is None or test.get_closest_marker("provokes_worker_exit") is None:
+                    unexpected.append(line)
                 self.worker.restart()
 
     def stop(self) -> None:
@@ -79,9 +87,30 @@ class Supervisor(threading.Thread):
         self.join()
 
 
+def pytest_runtest_setup(item: Any) -> None:
+    running_test.append(item)
+
+
+def pytest_runtest_teardown(item: Any) -> None:
+    if running_test and running_test[-1] is item:
+        running_test.pop()
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    if unexpected and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for line in restarts:
-        terminalreporter.write_line(f"WARNING: {line}", yellow=True)
+        expected = line not in unexpected
+        terminalreporter.write_line(f"{'NOTE' if expected else 'FAILED'}: {line}",
+                                    yellow=expected, red=not expected)
+    if unexpected:
+        terminalreporter.write_line(
+            f"FAILED: the session's worker exited {len(unexpected)} time(s) unexpectedly: the "
+            "run fails even though every test passed (mark a test that provokes an exit "
+            "with @pytest.mark.provokes_worker_exit)", red=True)
     if notable_lines:
         terminalreporter.section("the session's worker and gateway logs")
         for line in notable_lines:
