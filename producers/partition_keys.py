@@ -1,4 +1,4 @@
-"""The Kafka partition key of a reading a producer publishes: its device id (DESIGN.md section 2).
+"""The Kafka partition key of a reading a producer publishes: its device id (README, "Readings").
 
 Not to be confused with the API keys (processor/ops/keys.py).
 """

@@ -37,7 +37,7 @@ class DeviceKind:
     id_column: str
     value_columns: tuple[str, ...]
     rollup_columns: tuple[str, ...]  # an hourly rollup's totals, after (id, hour)
-    topic: str  # its routed batches (DESIGN.md section 3)
+    topic: str  # its routed batches (docs/architecture.md, section 1)
     model: type[MeterReading] | type[VehicleReading]  # the rules (readings.py)
     # (id, ts as microseconds, values...) -> one binary COPY row (copy_rows.py)
     copy_row: Callable[..., bytes]

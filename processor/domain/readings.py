@@ -1,4 +1,4 @@
-"""Reading models: the rules of DESIGN.md section 2, one field at a time."""
+"""Reading models: the rules of a reading (README, "Readings"), one field at a time."""
 
 from __future__ import annotations
 

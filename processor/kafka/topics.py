@@ -1,4 +1,4 @@
-"""Topic names (fixed by DESIGN.md section 3) and their explicit creation."""
+"""Topic names (the contract in docs/architecture.md, section 1) and their explicit creation."""
 
 from __future__ import annotations
 

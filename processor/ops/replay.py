@@ -37,13 +37,15 @@ class ReplaySummary:
     inserted: int = 0
     already_present: int = 0  # identical to a stored reading
     conflicting: int = 0  # their device and time stored with other values: not written
+    expired: int = 0  # older than the history's retention horizon: not stored
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)  # the first few rejection reasons
 
     def line(self) -> str:
         return (f"read {self.read} messages, {self.readings} valid readings: inserted "
                 f"{self.inserted}, already present {self.already_present}, "
-                f"conflicting {self.conflicting}, rejected {self.rejected}")
+                f"conflicting {self.conflicting}, rejected {self.rejected}, "
+                f"expired {self.expired}")
 
 
 def _ms(ts: datetime) -> int:
@@ -83,6 +85,7 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
                 summary.inserted += result.inserted
                 summary.already_present += result.duplicates
                 summary.conflicting += len(result.conflicts)
+                summary.expired += result.expired
                 chunks.clear()
 
     try:
@@ -120,8 +123,9 @@ async def _replay(bootstrap: str, dsn: str, topic: str, start: datetime, end: da
                 summary.read += 1
                 pending_bytes += len(msg.value() or b"")
                 _collect(topic, msg.value(), summary, pending)
-            # The broker's end offset can be reported early (notes/tansu.md): a partition is
-            # done once it has been quiet for a moment after its end-of-partition event.
+            # The broker's end offset can be reported early (docs/architecture.md, section 5):
+            # a partition is done once it has been quiet for a moment after its
+            # end-of-partition event.
             for part, seen in list(eof_at.items()):
                 if now - seen >= QUIET_AFTER_EOF:
                     open_parts.discard(part)

@@ -42,7 +42,9 @@ ROWS_WRITTEN = Counter(
     "Readings a writer handled, by type and outcome: inserted; duplicate (identical to a stored "
     "reading: a redelivery, a replay, a retry); conflict (the device and time are stored with "
     "other values: the reading went to telemetry.dlq); refused (the database refused it, e.g. "
-    "a constraint: the reading went to telemetry.dlq with the database's message).",
+    "a constraint: the reading went to telemetry.dlq with the database's message); expired "
+    "(older than the history's retention horizon, RETENTION_DAYS: a dropped day stays "
+    "dropped, and the reading is not stored).",
     ["type", "outcome"])
 WRITES_DEGRADED = Gauge(
     "energy_writes_degraded",
@@ -121,7 +123,7 @@ def internal_error(stage: str, n: int = 1) -> None:
 
 
 def batch_written(kind: str, inserted: int, duplicates: int, started: float,
-                  conflicts: int = 0, refused: int = 0) -> None:
+                  conflicts: int = 0, refused: int = 0, expired: int = 0) -> None:
     """A writer committed a batch; ``started`` is its ``time.perf_counter()`` before the write."""
     DB_WRITE_SECONDS.labels(kind).observe(time.perf_counter() - started)
     BATCHES_WRITTEN.labels(kind).inc()
@@ -133,6 +135,8 @@ def batch_written(kind: str, inserted: int, duplicates: int, started: float,
     if refused:
         ROWS_WRITTEN.labels(kind, "refused").inc(refused)
         DEAD_LETTERS.inc(refused)
+    if expired:
+        ROWS_WRITTEN.labels(kind, "expired").inc(expired)
 
 
 def writes_degraded(agent: str, cause: str | None) -> None:
@@ -154,7 +158,7 @@ def _http_child(kind: str, outcome: str) -> Any:
 
 def lag(highwater: int | None, committed: int | None) -> int | None:
     """Records behind the end of a partition; never negative, since Tansu may report end
-    offsets a little low (notes/tansu.md)."""
+    offsets a little low (docs/architecture.md, section 5)."""
     if highwater is None or committed is None:
         return None
     return max(0, highwater - committed)

@@ -20,6 +20,7 @@ from typing import Any
 from processor.domain.dead_letters import dead_letter
 from processor.domain.fast_path import Line
 from processor.domain.partitioning import route
+from processor.domain.readings import set_min_reading_time
 from processor.domain.validation import INTERNAL_ERROR, Outcome, Rejection, validate_message
 from processor.kafka import topics
 from processor.kafka.outbox import Outbox
@@ -55,6 +56,7 @@ def judge(value: bytes | None) -> Outcome:
 
 def register_router(p: Pipeline) -> None:
     settings = p.settings
+    set_min_reading_time(settings.min_reading_time)  # the oldest reading this worker stores
     outbox = Outbox(settings.kafka_bootstrap_servers or "")
     topic_names = {kind: topic.get_topic_name() for kind, topic in p.routed.items()}
 

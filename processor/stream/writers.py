@@ -234,7 +234,7 @@ def _register_writer(p: Pipeline, kind: DeviceKind) -> None:
             except Exception:  # neither the database's condition nor refused data: a bug
                 exit_for_redelivery(name, "batch failed")
             metrics.batch_written(kind.name, result.inserted, result.duplicates, started,
-                                  len(result.conflicts), len(refused))
+                                  len(result.conflicts), len(refused), result.expired)
             if result.conflicts:
                 send_conflicts(changelog, kind, result.conflicts, events, partitions)
             if refused:

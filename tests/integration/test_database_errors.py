@@ -103,3 +103,25 @@ def test_a_read_only_database_is_reported_degraded_and_the_readings_wait(
         wait_until(lambda: readiness(worker.direct_url)[0] == 200, what="/readyz ready again")
     finally:
         worker.stop()
+
+
+def test_the_worker_refuses_readings_older_than_its_min_reading_time(
+        services: Services, own_broker: str, own_database: str, tmp_path: Path) -> None:
+    """MIN_READING_TIME reaches the router (processor/stream/router.py), not only the gateway."""
+    worker = start_worker(own_broker, own_database, tmp_path, gateway=False,
+                          TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID,
+                          MIN_READING_TIME="2020-01-01T00:00:00Z")
+    try:
+        run = uid()
+        publish(own_broker, [{"meterId": f"MT{run}", "kwhConsumedAc": 0.1, "voltage": 230.0,
+                              "timestamp": ts} for ts in ("2015-06-01T00:00:00Z",
+                                                          "2021-06-01T00:00:00Z")])
+        wait_until(lambda: query(own_database, "SELECT ts::text FROM meter_history WHERE "
+                                 "meter_id = %s", (f"MT{run}",)) == [("2021-06-01 00:00:00+00",)],
+                   what="the 2021 reading stored")
+        [letter] = read_topic(own_broker, "telemetry.dlq", lambda v: f"MT{run}".encode() in v,
+                              expected=1, timeout=30)
+        assert "MIN_READING_TIME" in letter["reason"]
+        assert "2020-01-01" in letter["reason"]
+    finally:
+        worker.stop()

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from db.batch_writes import connect, write_copy
+from db.batch_writes import WriteResult, connect, write_copy
 from db.partitions import maintain_partitions, partition_name
 from processor.domain.kinds import METER
 from processor.kafka.topics import ensure_topics
@@ -123,19 +123,24 @@ def test_a_replay_of_a_dropped_day_is_not_counted_again(dsn: str) -> None:
     assert ensure_day(dsn, "meter_history", old)
     row = ("m-replayed", at(old).isoformat(), 1.25, 231.0)
 
-    async def write() -> int:
+    async def written() -> WriteResult:
         conn = await connect(dsn)
         try:
-            return (await write_copy(conn, "meter", METER.encode_rows([row]))).inserted
+            return await write_copy(conn, "meter", METER.encode_rows([row]))
         finally:
             await conn.close()
 
-    assert asyncio.run(write()) == 1
+    def write() -> int:
+        return asyncio.run(written()).inserted
+
+    assert write() == 1
     maintain_partitions(dsn, ahead_days=0, retention_days=30, today=TODAY)
 
     # The day is gone; replaying its reading inserts nothing, so the rollup (kept) still
-    # counts it once, and no partition comes back for that day.
-    assert asyncio.run(write()) == 0
+    # counts it once, and no partition comes back for that day. The writer counts it as
+    # expired, not as a duplicate: nothing is stored for it.
+    again = asyncio.run(written())
+    assert (again.inserted, again.expired, again.duplicates) == (0, 1, 0)
     assert query(dsn, "SELECT count(*) FROM meter_history WHERE meter_id = 'm-replayed'") == [(0,)]
     assert query(dsn, "SELECT kwh_consumed_ac, readings FROM meter_hourly "
                  "WHERE meter_id = 'm-replayed'") == [(1.25, 1)]
@@ -145,7 +150,7 @@ def test_a_replay_of_a_dropped_day_is_not_counted_again(dsn: str) -> None:
     # Switching retention off (or lengthening it) does not bring the dropped days back.
     report = maintain_partitions(dsn, ahead_days=0, retention_days=0, today=TODAY)
     assert report.dropped == [] and report.kept_from["meter_history"] == at(days_ago(30), 0)
-    assert asyncio.run(write()) == 0
+    assert write() == 0
 
 
 def test_retention_off_keeps_everything(dsn: str) -> None:

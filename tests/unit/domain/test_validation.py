@@ -1,4 +1,4 @@
-"""Validation rules of DESIGN.md section 2, one at a time, on good and bad input."""
+"""Validation rules of a reading (README, "Readings"), one at a time, on good and bad input."""
 
 from __future__ import annotations
 
