@@ -255,7 +255,7 @@ class Run:
         if self.share:
             return http_ingest.measure_on(self.shared(), s.vehicles, s.http_seconds,
                                           s.http_concurrency, s.http_batch_size,
-                                          s.http_batch_concurrency)
+                                          s.http_batch_concurrency, stack=self.stack)
         return http_ingest.measure(self.stack, s.vehicles, s.http_seconds, s.http_concurrency,
                                    s.http_batch_size, s.http_batch_concurrency, s.partitions)
 

@@ -8,6 +8,9 @@
 - **ceiling**: the gateway's HTTP server (Granian, RSGI, as many processes) answering 202 to the
   same POSTs without reading, validating or publishing them
   (``benchmarks/http_server_apps.py``): what the server alone costs on this machine.
+- **node** (benchmarks/http_node.py): single POSTs from the Node.js client to the gateway, then
+  to the reference server (benchmarks/reference/: Fastify, a buffer in memory, multi-row
+  INSERTs), with every accepted reading looked for in the history and CPU by process.
 
 The load generator (benchmarks/http_load.py, keep-alive connections on this process's event
 loop) shares the machine's cores with the system; the CPU each part used is in the JSON, and
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks import pipeline
+from benchmarks import http_node, pipeline
 from benchmarks.cpu import CpuMeter, harness_pid, with_children
 from benchmarks.env import Stack, log
 from benchmarks.fleet_input import encode, generate
@@ -113,7 +116,8 @@ def key_cost(dsn: str, run: Callable[[str, dict[str, str] | None], dict[str, Any
 def measure(stack: Stack, vehicles: int, seconds: float, concurrency: int, batch_size: int,
             batch_concurrency: int, partitions: int) -> dict[str, Any]:
     with pipeline.running(stack, "http", partitions, module=WORKER_MODULE) as r:
-        return measure_on(r, vehicles, seconds, concurrency, batch_size, batch_concurrency)
+        return measure_on(r, vehicles, seconds, concurrency, batch_size, batch_concurrency,
+                          stack=stack)
 
 
 @contextlib.contextmanager
@@ -133,7 +137,10 @@ def ceiling_server(processes: int) -> Iterator[tuple[str, subprocess.Popen[bytes
 
 
 def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: int,
-               batch_size: int, batch_concurrency: int) -> dict[str, Any]:
+               batch_size: int, batch_concurrency: int, stack: Stack | None = None,
+               node: bool = True) -> dict[str, Any]:
+    """The phases on a running worker; ``stack``: where the Node phase's reference gets its
+    fresh database (else beside the worker's); ``node``: whether that phase runs."""
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     data = generate(vehicles, 10, start=start)
     single_bodies = [(encode(reading), 1) for reading in data.readings]
@@ -207,6 +214,8 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
 
     keys = key_cost(r.sc.dsn, alone)
     gateway_rss = [peak_rss_mb(proc.pid) for proc in with_children(gateway.pid)]
+    node_phase = (node_client(r, gateway, stack, seconds) if node
+                  else {"skipped": "not asked (node=False)"})
     gateway.stop()
 
     with ceiling_server(processes) as (url, server):
@@ -229,6 +238,7 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
             if ceiling["requests_per_s"] else None,
             "alone_batch_readings_per_s": batch_alone["readings_per_s"],
             "api_keys": keys,
+            "node": node_phase,
             "api_key_cost": keys["cost"],
             "single_rps": single["requests_per_s"], "single_p50_ms": single.get("p50_ms"),
             "single_p99_ms": single.get("p99_ms"),
@@ -249,3 +259,25 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
                     "harness process) shares the cores with the system",
             "worker_peak_rss_mb": [worker.peak_rss_mb()],
             "gateway_peak_rss_mb": gateway_rss}
+
+
+def node_client(r: pipeline.Running, gateway: Any, stack: Stack | None,
+                seconds: float) -> dict[str, Any]:
+    """The Node-client phase (benchmarks/http_node.py): this gateway, then the reference
+    server, ``seconds`` measured each after the client's 3 s warm-up; the gateway is stopped
+    in between."""
+    worker = r.workers[0]
+
+    def reference_database() -> contextlib.AbstractContextManager[str]:
+        return (stack.database("node_reference") if stack is not None
+                else http_node.fresh_database(r.sc.dsn, "node_reference"))
+
+    try:
+        return http_node.measure(
+            gateway_url=gateway.url, gateway_pid=gateway.pid, broker_pid=r.sc.broker.proc.pid,
+            worker_pids=[w.pid for w in r.workers], postmaster=r.postmaster, dsn=r.sc.dsn,
+            directory=r.sc.directory, drain=lambda: drained(worker.url),
+            reference_database=reference_database, after_ours=gateway.stop, seconds=seconds)
+    except Exception as exc:  # the section's other phases stay measured
+        log(f"http: the Node client phase failed: {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}

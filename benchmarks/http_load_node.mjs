@@ -4,8 +4,8 @@
 // {"phase":"measure"}, then after SECONDS more one JSON line: requests, statuses, errors,
 // seconds and every latency in ms of the measured requests, and the warm-up's requests,
 // statuses and errors (warmup_requests, warmup_statuses, warmup_errors), the bodies sent
-// (sent) and whether they ran out (exhausted). benchmarks/http_servers.py and
-// benchmarks/http_node.py read both lines.
+// (sent) and whether every body was (exhausted; without "once" it then starts over with the
+// first). benchmarks/http_servers.py and benchmarks/http_node.py read both lines.
 //
 //   node benchmarks/http_load_node.mjs URL BODIES CONCURRENCY WARMUP SECONDS [once]
 //

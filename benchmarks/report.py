@@ -99,6 +99,13 @@ FIGURES = [
     Figure("http.alone_batch_readings_per_s", "gateway batch POSTs, workers paused",
            "readings/s", ">= 150,000", at_least(150_000)),
     Figure("http.batch_p99_ms", "HTTP batch POST p99", "ms"),
+    Figure("http.node.ours_rps", "HTTP single POSTs under the Node client, ours", "requests/s"),
+    Figure("http.node.reference_rps", "HTTP single POSTs under the Node client, reference "
+           "(Fastify + pg, buffered)", "requests/s"),
+    Figure("http.node.ratio", "  ours / reference", "x", ">= 1.0", at_least(1.0)),
+    Figure("http.node.ours_p99_ms", "ours p99 under Node", "ms", "< 25", lambda v: v < 25),
+    Figure("http.node.ours_cpu_us_per_post", "CPU per POST under Node, all our processes", "us",
+           "<= 200", at_most(200)),
     Figure("scaleout.two_workers_per_s", "end to end batched, two workers", "readings/s"),
     Figure("scaleout.two_worker_ratio", "two workers / one worker", "x", ">= 1.0",
            at_least(1.0)),
