@@ -187,6 +187,13 @@ def command_of(argv: list[str], width: int = 80) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (every core, every process)."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0.0)
+                 + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0))
+
+
 def cpu_deltas(before: dict[int, float], after: dict[int, float]) -> dict[int, float]:
     """CPU seconds each process used between two samples: one that started in between counts
     from 0; one that ended in between is not in ``after`` and counts nothing (its last seconds
@@ -202,15 +209,19 @@ class CpuSampler:
     watched: list[Watched]
     before: list[dict[int, tuple[str, float]]] = field(default_factory=list)
     started: float = 0.0
+    machine_before: float = 0.0
+    machine_s: float = 0.0  # the machine's busy CPU seconds between start and stop
 
     def start(self) -> None:
         self.before = [tree_cpu(w.pid) for w in self.watched]
+        self.machine_before = machine_busy_seconds()
         self.started = time.monotonic()
 
     def stop(self) -> tuple[list[dict[str, Any]], float]:
         """One row per process (per tree when not split), and the wall seconds."""
         after = [tree_cpu(w.pid) for w in self.watched]
         wall = time.monotonic() - self.started
+        self.machine_s = machine_busy_seconds() - self.machine_before
         rows: list[dict[str, Any]] = []
         for w, then, now in zip(self.watched, self.before, after, strict=True):
             used = cpu_deltas({p: s for p, (_, s) in then.items()},
@@ -226,10 +237,12 @@ class CpuSampler:
         return rows, wall
 
 
-def per_post(rows: list[dict[str, Any]], posts: int, wall: float) -> dict[str, Any]:
+def per_post(rows: list[dict[str, Any]], posts: int, wall: float,
+             machine_s: float | None = None) -> dict[str, Any]:
     """The CPU table: each row with its microseconds a POST and cores busy, the microseconds a
     POST of each group, of all our processes (the client and the background excluded), of the
-    client."""
+    client; with ``machine_s`` (the machine's busy CPU seconds meanwhile) the cores busy in
+    all and those used by processes not in the table (others' work on a shared machine)."""
     def us(seconds: float) -> float | None:
         return round(seconds / posts * 1e6, 1) if posts else None
 
@@ -241,7 +254,12 @@ def per_post(rows: list[dict[str, Any]], posts: int, wall: float) -> dict[str, A
         groups[name] = groups.get(name, 0.0) + row["cpu_s"]
     ours = sum(r["cpu_s"] for r in rows if r["ours"] and not r["background"])
     client = sum(r["cpu_s"] for r in rows if r["group"] == "client")
-    return {"wall_s": round(wall, 2), "processes": table,
+    machine: dict[str, Any] = {}
+    if machine_s is not None and wall > 0:
+        listed = sum(r["cpu_s"] for r in rows)
+        machine = {"machine_cores_busy": round(machine_s / wall, 2),
+                   "other_cores_busy": round(max(0.0, machine_s - listed) / wall, 2)}
+    return {"wall_s": round(wall, 2), **machine, "processes": table,
             "us_per_post_by_group": {name: us(seconds) for name, seconds in groups.items()},
             "cpu_s_by_group": {name: round(seconds, 3) for name, seconds in groups.items()},
             "ours_us_per_post": us(ours), "client_us_per_post": us(client)}
@@ -274,7 +292,7 @@ def drive(url: str, bodies: Path, watched: list[Watched], concurrency: int = CON
             node.wait()
     result = parse_client_result(line)
     out = {"url": url, "concurrency": concurrency, "warmup_s": warmup, **client_summary(result)}
-    out["cpu"] = per_post(rows, result.requests, wall)
+    out["cpu"] = per_post(rows, result.requests, wall, sampler.machine_s)
     return out
 
 
@@ -306,8 +324,10 @@ def describe(name: str, out: dict[str, Any]) -> str:
     return (f"http: Node client -> {name}: {out['requests_per_s']:,.0f} requests/s, "
             f"p50 {out.get('p50_ms', 0):.1f} ms, p99 {out.get('p99_ms', 0):.1f} ms, "
             f"statuses {out['statuses']} (warm-up {out['warmup']['statuses']}); CPU us a POST: "
-            f"{groups}; all of {name}'s processes {cpu['ours_us_per_post']}; stored "
-            f"{out['verified']['stored']} of {out['verified']['accepted']} accepted")
+            f"{groups}; all of {name}'s processes {cpu['ours_us_per_post']}; machine "
+            f"{cpu.get('machine_cores_busy')} cores busy, {cpu.get('other_cores_busy')} of "
+            f"them by others; stored {out['verified']['stored']} of "
+            f"{out['verified']['accepted']} accepted")
 
 
 # --- the two systems ---------------------------------------------------------------------------

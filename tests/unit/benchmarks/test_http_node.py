@@ -247,6 +247,10 @@ def test_cpu_per_post_by_process_group_and_all_of_ours() -> None:
     assert table["ours_us_per_post"] == 200.0  # the client and the background left out
     assert table["client_us_per_post"] == 80.0
     assert per_post(rows, posts=0, wall=0.0)["ours_us_per_post"] is None
+    busy = per_post(rows, posts=5_000, wall=2.0, machine_s=2.0)
+    assert busy["machine_cores_busy"] == 1.0
+    assert busy["other_cores_busy"] == 0.25  # 2.0 s busy, 1.5 s of it in the table
+    assert "machine_cores_busy" not in table
 
 
 def test_the_sampler_reports_each_process_of_a_tree_or_the_tree_summed() -> None:
@@ -261,7 +265,7 @@ def test_the_sampler_reports_each_process_of_a_tree_or_the_tree_summed() -> None
     tree = next(r for r in rows if r["group"] == "harness tree")
     assert tree["processes"] >= 1 and tree["cpu_s"] >= 0 and not tree["ours"]
     assert not [r for r in rows if r["group"] == "gone"]
-    assert wall > 0
+    assert wall > 0 and sampler.machine_s > 0
 
 
 # --- the database ------------------------------------------------------------------------------
