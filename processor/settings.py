@@ -228,13 +228,27 @@ class Settings(BaseSettings):
     http_chunk_readings: int = Field(
         default=500, ge=1, description="Readings at most in one message published for HTTP."
     )
+    http_linger_ms: float = Field(
+        default=3.0, ge=0, le=50,
+        description="Longest a single-reading POST waits at the gateway for others to share "
+                    "its Kafka message, while they keep coming (an idle gateway sends at once; "
+                    "0: never waits). Each message costs the broker and the router the same "
+                    "whatever it holds (docs/performance.md).")
     http_publish_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for the broker's ack before a 503."
     )
     gateway_processes: int | None = Field(
         default=None, ge=1, le=256,
-        description="Processes of the HTTP gateway (they share its port); unset: the core count.",
+        description="Processes of the HTTP gateway (they share its port); unset: half the "
+                    "cores, at least one (beside the workers, the broker and PostgreSQL on one "
+                    "2-core host, one process took 6,900 single POSTs/s at 162 us of CPU each, "
+                    "all tiers together, two 5,200 at 269 us: docs/performance.md). A host that "
+                    "runs only gateways: its core count.",
     )
+    gateway_server: Literal["asyncio", "granian"] = Field(
+        default="asyncio",
+        description="The gateway's HTTP server: our own (asyncio, httptools, uvloop; "
+                    "processor/gateway/http11.py) or Granian, the one before (RSGI).")
     worker_urls: str = Field(
         default="",
         description="Comma-separated base URLs of the workers' web servers, where the gateway "
@@ -274,7 +288,7 @@ class Settings(BaseSettings):
 
     @property
     def gateway_process_count(self) -> int:
-        return self.gateway_processes or os.cpu_count() or 1
+        return self.gateway_processes or max(1, (os.cpu_count() or 1) // 2)
 
     @property
     def worker_url_list(self) -> list[str]:

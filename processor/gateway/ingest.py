@@ -29,7 +29,7 @@ class Ingest:
         set_min_reading_time(settings.min_reading_time)
         self.core = HttpPublish(publisher, settings.http_max_readings,
                                 settings.http_chunk_readings, metrics.TALLY.internal_error,
-                                metrics.TALLY.http_readings)
+                                metrics.TALLY.http_readings, settings.http_linger_ms / 1000)
 
     async def read(self, protocol: Any, length: int | None) -> bytes | None:
         """The body, or None when it exceeds the limit (what is past it is not kept)."""

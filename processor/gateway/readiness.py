@@ -1,10 +1,12 @@
 """``GET /readyz`` on the gateway: can the system take readings and answer reads right now?
 
 The gateway checks the broker itself (a metadata request that must list ``telemetry.raw``);
-each worker's ``/readyz`` adds PostgreSQL, its partitions and its agents. The answer keeps the
-workers' shape (``checks``: database, broker, partitions, agents), adds ``workers`` (could every
-worker be asked), and lists each worker's own answer. ``?scope=gateway`` checks the gateway
-alone (the broker), for a load balancer that sends only ingest to it.
+each worker's ``/readyz`` adds PostgreSQL, its partitions, its agents and its writes. The answer
+keeps the workers' shape (``checks``: database, broker, partitions, agents, writes), adds
+``workers`` (could every worker be asked), and lists each worker's own answer; a system whose
+only problem is a writer waiting on a permanent condition of the database is ``degraded``.
+``?scope=gateway`` checks the gateway alone (the broker), for a load balancer that sends only
+ingest to it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from processor.gateway.forward import Answer, Forwarder
 from processor.kafka.publisher import Publisher
 
 CHECK_TIMEOUT = 3.0
-WORKER_CHECKS = ("database", "broker", "partitions", "agents")
+WORKER_CHECKS = ("database", "broker", "partitions", "agents", "writes")
 
 
 def worker_report(url: str, answer: Answer | str) -> dict[str, Any]:
@@ -65,7 +67,8 @@ def combine(broker: str | None, reports: list[dict[str, Any]]) -> tuple[int, dic
             if said != "ok" and problems[name] is None:
                 problems[name] = f"{said} (worker at {report['url']})" if many else said
     failed = [name for name, problem in problems.items() if problem]
-    body = {"status": "not ready" if failed else "ready",
+    status = "degraded" if failed == ["writes"] else "not ready" if failed else "ready"
+    body = {"status": status,
             "checks": {name: problem or "ok" for name, problem in problems.items()},
             "assignedPartitions": sum(r.get("assignedPartitions", 0) for r in reports),
             "workers": reports}

@@ -1,8 +1,9 @@
-"""``energy-ingest gateway``: Granian serving ``app.py`` from ``GATEWAY_PROCESSES`` processes.
+"""``energy-ingest gateway``: ``app.py`` served from ``GATEWAY_PROCESSES`` processes.
 
-Granian (Rust, hyper) with its RSGI interface was the fastest of the servers measured for this
-(docs/performance.md, "HTTP server candidates"). Its processes share one listening socket;
-each runs its own event loop (uvloop), Kafka producer and client session to the workers.
+By our own HTTP/1.1 server (``http11.py``: asyncio, httptools, uvloop), the cheapest per
+request under spread-out clients (docs/performance.md, "HTTP ingest under a Node.js client"),
+or, with ``GATEWAY_SERVER=granian``, by Granian (Rust, hyper, RSGI), the server before. Each
+process runs its own event loop, Kafka producer and client session to the workers.
 """
 
 from __future__ import annotations
@@ -30,15 +31,23 @@ def serve(settings: Settings, bootstrap: str) -> None:
     get_settings.cache_clear()  # forked processes would inherit the parent's, read before
     metrics_dir = tempfile.mkdtemp(prefix="energy-gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    processes = settings.gateway_process_count
+    workers = settings.worker_url_list
+    log.info("gateway: http://%s:%d, %d process(es) (%s), broker %s; other requests go to %s",
+             settings.web_bind, settings.web_port, processes, settings.gateway_server,
+             bootstrap, ", ".join(workers) if workers else "no worker (WORKER_URLS is empty)")
+    if settings.gateway_server != "granian":
+        from processor.gateway import http11
+
+        try:
+            http11.serve(settings.web_bind, settings.web_port, processes)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        return
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
-    processes = settings.gateway_process_count
-    workers = settings.worker_url_list
-    log.info("gateway: http://%s:%d, %d process(es), broker %s; other requests go to %s",
-             settings.web_bind, settings.web_port, processes, bootstrap,
-             ", ".join(workers) if workers else "no worker (WORKER_URLS is empty)")
     try:
         Granian(TARGET, address=settings.web_bind, port=settings.web_port,
                 interface=Interfaces.RSGI, workers=processes, loop=Loops.auto,

@@ -33,13 +33,26 @@ Pending = tuple[bytes | None, bytes, asyncio.Future[str | None]]
 
 
 class Coalescer:
-    def __init__(self, publisher: Publisher, topic: str, max_readings: int = 500) -> None:
+    def __init__(self, publisher: Publisher, topic: str, max_readings: int = 500,
+                 linger: float = 0.0) -> None:
         self.publisher = publisher
         self.topic = topic
         self.max_readings = max_readings
+        self.linger = linger  # seconds a reading may wait for others while they keep coming
         self.unacked = 0  # readings in messages awaiting the broker's ack
         self.scheduled = False
         self.pending: list[Pending] = []
+        self.gap = 1.0  # the time between two readings, averaged (seconds)
+        self.last = 0.0  # when the last reading came
+        self.timer: asyncio.TimerHandle | None = None
+
+    def busy(self, now: float) -> bool:
+        """Whether readings come fast enough for a wait of ``linger`` to gather others: at
+        least two expected within it. An idle gateway sends a reading at once."""
+        if self.last:
+            self.gap += 0.2 * (min(now - self.last, 1.0) - self.gap)
+        self.last = now
+        return bool(self.linger) and self.gap * 2 <= self.linger
 
     async def publish(self, key: bytes | None, reading: bytes) -> str | None:
         """None once the broker acked the message holding ``reading`` (a JSON object), else
@@ -49,13 +62,23 @@ class Coalescer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str | None] = loop.create_future()
         self.pending.append((key, reading, future))
+        lingering = self.busy(loop.time())
         if len(self.pending) >= self.max_readings:
             self.send()
+        elif self.timer is not None:
+            pass  # the message being gathered leaves when its wait is over
+        elif lingering:
+            self.timer = loop.call_later(self.linger, self._send_lingered)
         elif self.due() and not self.scheduled:
             # At the end of this turn: the requests parsed in it go together.
             self.scheduled = True
             loop.call_soon(self._send_scheduled)
         return await future
+
+    def _send_lingered(self) -> None:
+        self.timer = None
+        while self.pending:
+            self.send()
 
     def due(self) -> bool:
         """As many readings wait to be sent as await their ack (an idle coalescer: one)."""
@@ -71,6 +94,9 @@ class Coalescer:
         batch, self.pending = self.pending[:self.max_readings], self.pending[self.max_readings:]
         if not batch:
             return
+        if not self.pending and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if len(batch) == 1:
             message = (batch[0][0], batch[0][1])
         else:
@@ -83,7 +109,7 @@ class Coalescer:
                futures: list[asyncio.Future[str | None]]) -> None:
         self.unacked -= len(futures)
         _settle(done, futures)
-        if self.pending and self.due():
+        if self.pending and self.timer is None and self.due():
             self.send()
 
 

@@ -23,13 +23,14 @@ log = logging.getLogger(__name__)
 class HttpPublish:
     def __init__(self, publisher: Publisher, max_readings: int, chunk_readings: int,
                  internal_errors: Callable[[int], None],
-                 readings: Callable[[Counter[str], Counter[str]], None]) -> None:
+                 readings: Callable[[Counter[str], Counter[str]], None],
+                 linger: float = 0.0) -> None:
         """``internal_errors(n)``: readings or bodies our own bug failed on;
         ``readings(accepted, rejected)``: each answer's readings by claimed type."""
         self.publisher = publisher
         self.max_readings = max_readings
         self.chunk_readings = chunk_readings
-        self.coalescer = Coalescer(publisher, topics.RAW, chunk_readings)
+        self.coalescer = Coalescer(publisher, topics.RAW, chunk_readings, linger)
         self.internal_errors = internal_errors
         self.readings = readings
 

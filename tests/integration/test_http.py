@@ -156,7 +156,7 @@ def test_health_and_readiness(worker: Worker) -> None:
     assert body["status"] == "ready"
     # The gateway's own check (the broker) and its workers' (database, partitions, agents).
     assert body["checks"] == {"database": "ok", "broker": "ok", "partitions": "ok",
-                              "agents": "ok", "workers": "ok"}
+                              "agents": "ok", "writes": "ok", "workers": "ok"}
     # the worker alone owns every partition of its three input topics, and their changelogs
     assert body["assignedPartitions"] >= 3 * PARTITIONS
     assert [w["url"] for w in body["workers"]] == [worker.direct_url]
@@ -164,7 +164,8 @@ def test_health_and_readiness(worker: Worker) -> None:
         200, {"status": "ready", "checks": {"broker": "ok"}})
     status, own = http_json(f"{worker.direct_url}/readyz")  # the worker's own, as before
     assert status == 200 and own["checks"] == {"database": "ok", "broker": "ok",
-                                               "partitions": "ok", "agents": "ok"}
+                                               "partitions": "ok", "agents": "ok",
+                                               "writes": "ok"}
 
 
 def test_metrics_count_readings_batches_dead_letters_and_lag(

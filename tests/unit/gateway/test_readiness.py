@@ -7,7 +7,7 @@ import orjson
 from processor.gateway.forward import Answer
 from processor.gateway.readiness import combine, worker_report
 
-OK = {"database": "ok", "broker": "ok", "partitions": "ok", "agents": "ok"}
+OK = {"database": "ok", "broker": "ok", "partitions": "ok", "agents": "ok", "writes": "ok"}
 
 
 def report(url: str, status: int = 200, **checks: str) -> dict[str, object]:
@@ -44,3 +44,11 @@ def test_an_unreachable_worker_and_the_broker_fail_their_own_checks() -> None:
 def test_no_worker_configured_is_not_ready() -> None:
     status, body = combine(None, [])
     assert status == 503 and body["failed"] == ["workers"]
+
+
+def test_a_worker_waiting_on_a_full_disk_makes_the_system_degraded() -> None:
+    status, body = combine(None, [report("http://w1", 503,
+                                         writes="degraded: meter_writer waits: the database's "
+                                                "disk is full")])
+    assert status == 503 and body["status"] == "degraded" and body["failed"] == ["writes"]
+    assert "disk is full" in body["checks"]["writes"]

@@ -98,3 +98,35 @@ def test_an_ack_sends_what_waits() -> None:
         await asyncio.wait_for(asyncio.gather(*first, *more), timeout=2)
         return pub
     assert sizes(asyncio.run(run())) == [4, 2]
+
+
+def arrivals(linger: float, gap: float, count: int) -> list[int]:
+    """Readings posted one at a time ``gap`` seconds apart to a coalescer that lingers up to
+    ``linger``: how many readings each message held."""
+    async def run() -> FakePublisher:
+        pub = FakePublisher(ack_after=0.001)
+        c = Coalescer(pub, "t", max_readings=500, linger=linger)  # type: ignore[arg-type]
+        posted = []
+        for i in range(count):
+            posted.append(asyncio.ensure_future(c.publish(f"M{i}".encode(), reading(i))))
+            await asyncio.sleep(gap)
+        await asyncio.gather(*posted)
+        return pub
+    return [len(json.loads(m[0][1])) if m[0][1].startswith(b"[") else 1
+            for m in asyncio.run(run()).sent]
+
+
+def test_readings_that_keep_coming_wait_up_to_the_linger_and_leave_together() -> None:
+    sizes = arrivals(linger=0.02, gap=0.001, count=200)  # ~20 a linger once warmed up
+    assert sum(sizes) == 200
+    assert max(sizes) >= 10 and len(sizes) <= 40
+
+
+def test_an_idle_gateway_sends_each_reading_at_once() -> None:
+    sizes = arrivals(linger=0.02, gap=0.05, count=6)  # one every 50 ms: nothing to wait for
+    assert sizes == [1] * 6
+
+
+def test_no_linger_keeps_the_rule_before() -> None:
+    sizes = arrivals(linger=0.0, gap=0.001, count=50)
+    assert sum(sizes) == 50 and max(sizes) <= 3  # one at a time, spread out: as before
