@@ -171,12 +171,18 @@ def tree_cpu(pid: int | None) -> dict[int, tuple[str, float]]:
     """pid -> (what it runs, CPU seconds so far) of a process and its descendants, now."""
     out: dict[int, tuple[str, float]] = {}
     for proc in with_children(pid):
-        try:
-            name = command_of(proc.cmdline()) or proc.name()
-        except psutil.Error:
-            continue
-        out[proc.pid] = (name, cpu_seconds(proc))
+        out[proc.pid] = (process_name(proc), cpu_seconds(proc))
     return out
+
+
+def process_name(proc: psutil.Process) -> str:
+    """Its command line, or its name once it has exited (a zombie, as the client is when its
+    last line is read: its CPU times are still there to read)."""
+    with contextlib.suppress(psutil.Error):
+        return command_of(proc.cmdline()) or proc.name()
+    with contextlib.suppress(psutil.Error):
+        return proc.name()
+    return "?"
 
 
 def command_of(argv: list[str], width: int = 80) -> str:

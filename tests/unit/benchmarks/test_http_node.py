@@ -9,12 +9,14 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
@@ -266,6 +268,20 @@ def test_the_sampler_reports_each_process_of_a_tree_or_the_tree_summed() -> None
     assert tree["processes"] >= 1 and tree["cpu_s"] >= 0 and not tree["ours"]
     assert not [r for r in rows if r["group"] == "gone"]
     assert wall > 0 and sampler.machine_s > 0
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not on the PATH")
+def test_the_cpu_of_a_client_that_has_just_exited_is_still_counted() -> None:
+    client = subprocess.Popen([str(NODE), "-e", "const t = Date.now(); while (Date.now() - t "
+                               "< 300) {} console.log('done')"], stdout=subprocess.PIPE)
+    sampler = CpuSampler([Watched("client", client.pid, split=False, ours=False)])
+    sampler.start()
+    assert client.stdout is not None and client.stdout.readline() == b"done\n"
+    while psutil.Process(client.pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.01)  # exited, not yet waited for: as drive() samples it
+    rows, _ = sampler.stop()
+    client.wait()
+    assert rows[0]["name"] == "node" and rows[0]["cpu_s"] >= 0.1
 
 
 # --- the database ------------------------------------------------------------------------------
