@@ -330,7 +330,7 @@ def describe(name: str, out: dict[str, Any]) -> str:
     return (f"http: Node client -> {name}: {out['requests_per_s']:,.0f} requests/s, "
             f"p50 {out.get('p50_ms', 0):.1f} ms, p99 {out.get('p99_ms', 0):.1f} ms, "
             f"statuses {out['statuses']} (warm-up {out['warmup']['statuses']}); CPU us a POST: "
-            f"{groups}; all of {name}'s processes {cpu['ours_us_per_post']}; machine "
+            f"{groups}; all its processes {cpu['ours_us_per_post']}; machine "
             f"{cpu.get('machine_cores_busy')} cores busy, {cpu.get('other_cores_busy')} of "
             f"them by others; stored {out['verified']['stored']} of "
             f"{out['verified']['accepted']} accepted")
