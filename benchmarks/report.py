@@ -121,6 +121,8 @@ FIGURES = [
     Figure("soak.survivor_rss_growth_pct", "soak: long-lived worker RSS growth after warm-up",
            "%", "< 10", lambda v: v < 10),
     Figure("soak.max_consumer_lag", "soak: largest consumer lag", "records"),
+    Figure("soak.guard_refetches", "soak: partitions the lost-record guard fetched again",
+           "times", "0", at_most(0)),
     Figure("backfill.readings_per_s", "backfill: single-reading backlog end to end "
            "(--only backfill)", "readings/s"),
     Figure("backfill.seconds", "backfill: publish start to all stored", "s"),

@@ -2,11 +2,12 @@
 with SIGKILL about every minute, then an exact account of what reached PostgreSQL.
 
 The load, for ``--soak-minutes``: single-reading Kafka messages, batched Kafka messages, HTTP
-POSTs of single readings to the workers' port, and a sprinkling of hostile messages (a JSON
-list as ``type``, bytes that are not JSON, an integer of 5,000 digits, a batch envelope holding
-an object as ``readings``), on Kafka and over HTTP. ``up --workers 2`` runs the workers; the
-first is killed again and again (``up`` restarts it), the second lives through every rebalance,
-so its memory at the end against its memory after warm-up shows what a long life costs.
+POSTs of single readings through the gateway (``WEB_PORT``, as users reach it), and a
+sprinkling of hostile messages (a JSON list as ``type``, bytes that are not JSON, an integer of
+5,000 digits, a batch envelope holding an object as ``readings``), on Kafka and over HTTP.
+``up --workers 2`` runs the workers; the first (on ``WORKER_PORT``) is killed again and again
+(``up`` restarts it), the second lives through every rebalance, so its memory at the end
+against its memory after warm-up shows what a long life costs.
 
 Reading ``k`` is device ``k % DEVICES`` at minute ``k // DEVICES`` of a fixed past day, so every
 reading is distinct and the history maps back to ``k``: a reading acknowledged (by the broker,
@@ -163,8 +164,8 @@ class KafkaLoad(threading.Thread):
 
 
 class HttpLoad(threading.Thread):
-    """Single-reading POSTs to the workers' port (the first worker's, as ``up`` documents),
-    paced; a refused or failed request is not acknowledged, and may or may not be stored."""
+    """Single-reading POSTs through the gateway (``up``'s WEB_PORT), paced; a refused or
+    failed request is not acknowledged, and may or may not be stored."""
 
     def __init__(self, url: str, load: Load, counter: Iterator[int], ledger: Ledger,
                  stop: threading.Event) -> None:
@@ -264,7 +265,7 @@ def worker_procs(up: subprocess.Popen[bytes]) -> dict[int, psutil.Process]:
 
 
 def two_free_ports() -> int:
-    """A port whose successor is free too (``up --workers 2`` takes WEB_PORT and the next),
+    """A port whose successor is free too (``up --workers 2`` takes WORKER_PORT and the next),
     below Linux's ephemeral range: there, the broker's or any outgoing connection's local
     port could take it before a worker binds it."""
     while True:
@@ -400,17 +401,21 @@ def measure(stack: Stack, minutes: float, load: Load | None = None,
     directory = stack.root / "soak"
     directory.mkdir(parents=True, exist_ok=True)
     with stack.database("soak") as dsn:
-        port = two_free_ports()
+        port = two_free_ports()  # the workers'
+        web_port = two_free_ports()  # the gateway's
+        while web_port in (port - 1, port, port + 1):
+            web_port = two_free_ports()
         env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-        env.update({"DATABASE_URL": dsn, "DATA_DIR": str(directory), "WEB_PORT": str(port),
-                    "APP_ID": "energy-soak"})
+        env.update({"DATABASE_URL": dsn, "DATA_DIR": str(directory), "WEB_PORT": str(web_port),
+                    "WORKER_PORT": str(port), "APP_ID": "energy-soak"})
         up_log = directory / "up.log"
         with open(up_log, "wb") as out:
             up = subprocess.Popen(
                 [sys.executable, "-m", "processor.ops.cli", "up", "--workers", "2"],
                 env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         try:
-            return _soak(up, up_log, directory, dsn, port, load, seconds, kill_every, ledger)
+            return _soak(up, up_log, directory, dsn, port, web_port, load, seconds, kill_every,
+                         ledger)
         finally:
             if up.poll() is None:
                 up.send_signal(signal.SIGTERM)
@@ -421,22 +426,24 @@ def measure(stack: Stack, minutes: float, load: Load | None = None,
 
 
 def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, port: int,
-          load: Load, seconds: float, kill_every: float, ledger: Ledger) -> dict[str, Any]:
+          web_port: int, load: Load, seconds: float, kill_every: float,
+          ledger: Ledger) -> dict[str, Any]:
     services = directory / "services.json"
     deadline = time.monotonic() + 90
     while not (services.exists() and all(get(f"http://127.0.0.1:{p}/readyz") for p in
-                                          (port, port + 1))):
+                                          (web_port, port, port + 1))):
         if up.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"up did not start: {up_log.read_text()[-2000:]}")
         time.sleep(0.5)
     bootstrap = json.loads(services.read_text())["bootstrap"]
-    log(f"soak: up is running (broker {bootstrap}, workers on {port} and {port + 1}); "
-        f"{seconds / 60:.0f} min of load, worker 1 killed every ~{kill_every:.0f}s")
+    log(f"soak: up is running (broker {bootstrap}, gateway on {web_port}, workers on {port} "
+        f"and {port + 1}); {seconds / 60:.0f} min of load, worker 1 killed every "
+        f"~{kill_every:.0f}s")
 
     counter = itertools.count()
     stop = threading.Event()
     kafka = KafkaLoad(bootstrap, load, counter, ledger, stop)
-    http = HttpLoad(f"http://127.0.0.1:{port}", load, counter, ledger, stop)
+    http = HttpLoad(f"http://127.0.0.1:{web_port}", load, counter, ledger, stop)
     kafka.start()
     http.start()
 
@@ -468,6 +475,13 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     kafka.join(120)
     http.join(60)
     sampler.join(10)
+    # The worker's guards, which must never have had to act: records refetched by the
+    # lost-record timer, changelog records read outside a recovery, timers that raised.
+    guards = {name: sum(metric_sum(f"http://127.0.0.1:{p}", name) or 0
+                        for p in (port, port + 1))
+              for name in ("energy_redelivered_partitions_total",
+                           "energy_changelog_records_read_outside_recovery_total",
+                           "energy_timer_errors_total")}
     load_seconds = time.monotonic() - started
     rss_start, rss_end, max_lag = sampler.rss_start, rss_mb(survivor), sampler.max_lag
     survivor_alive = survivor is not None and survivor.is_running()
@@ -520,15 +534,18 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         "restarts_missed": kills - restarts,
         "max_consumer_lag": max_lag,
         "up_restarts_logged": up_log.read_text(errors="replace").count("restarting it in"),
+        "guards": guards,
+        "guard_refetches": guards["energy_redelivered_partitions_total"],
     }
     result["passes"] = bool(
         result["lost"] == 0 and result["doubled"] == 0 and not hostile_missing
         and result["hostile_rows_stored"] == 0 and restarts == kills and survivor_alive
         and result["rollup_hours_differing"] == 0 and result["live_rows_not_latest"] == 0
-        and growth is not None and growth < 0.10)
+        and growth is not None and growth < 0.10 and not any(guards.values()))
     log(f"soak: lost {lost}, doubled {result['doubled']}, hostile dead-lettered "
         f"{result['hostile_dead_lettered']}/{result['hostile_sent']}, restarts {restarts}/"
-        f"{kills}, survivor RSS {rss_start} -> {rss_end} MB, max lag {max_lag:,}")
+        f"{kills}, survivor RSS {rss_start} -> {rss_end} MB, max lag {max_lag:,}, guards "
+        f"{guards}")
     return result
 
 
