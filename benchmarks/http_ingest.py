@@ -45,6 +45,7 @@ from benchmarks.workers import (
 from db.api_keys import insert_key, revoke_key
 from processor.domain.api_keys import make_key
 from processor.ops.embedded import free_port
+from processor.settings import Settings
 
 PATH = "/v1/telemetry"
 # the in-worker path, measured for comparison (benchmarks/worker_ingest.py)
@@ -147,7 +148,7 @@ def measure_on(r: pipeline.Running, vehicles: int, seconds: float, concurrency: 
     batch_bodies = [(encode(data.readings[i:i + batch_size]), batch_size)
                     for i in range(0, len(data.readings) - batch_size + 1, batch_size)]
     worker = r.workers[0]
-    processes = int(os.environ.get("GATEWAY_PROCESSES") or os.cpu_count() or 1)
+    processes = Settings().gateway_process_count  # as `up` starts it (GATEWAY_PROCESSES)
     system: dict[str, list[int | None]] = {
         "workers": [w.pid for w in r.workers], "postgres": [r.postmaster],
               "broker": [r.sc.broker.proc.pid], "harness": [harness_pid()]}
