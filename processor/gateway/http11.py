@@ -35,6 +35,8 @@ from typing import Any
 
 import httptools
 
+from processor.processes import die_with_parent
+
 log = logging.getLogger("energy-ingest")
 
 DRAIN_BYTES = 64_000_000  # beyond this a body is not read further: the connection is closed
@@ -319,8 +321,11 @@ def serve(host: str, port: int, processes: int) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, preexec_fn=die_with_parent)  # ends with the gateway
+
     for index in range(processes):
-        children[index] = subprocess.Popen(command)
+        children[index] = start()
     while True:
         time.sleep(0.2)
         for index, child in list(children.items()):
@@ -330,7 +335,7 @@ def serve(host: str, port: int, processes: int) -> int:
             if stopping:
                 continue
             log.warning("gateway: process %d exited with %s; starting it again", child.pid, code)
-            children[index] = subprocess.Popen(command)
+            children[index] = start()
         if stopping:
             deadline = time.monotonic() + STOP_SECONDS + 5
             for child in children.values():

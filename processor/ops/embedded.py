@@ -9,11 +9,9 @@ same DATA_DIR takes it over and stops it when it stops (``release_dead_handles``
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -21,11 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from processor.processes import die_with_parent
 from processor.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 # pgserver's list of the processes holding a handle on a server (a JSON list of pids, in its
 # PGDATA): the last one to let go stops the server.
 HANDLES_FILE = ".handle_pids.json"
@@ -35,12 +33,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def die_with_parent() -> None:
-    """For ``preexec_fn``: the child gets SIGTERM when its parent dies, even by kill -9."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spawn(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
