@@ -23,6 +23,7 @@ SELECT coalesce(nullif(a.application_name, ''), 'pid ' || a.pid)
        || coalesce(' (' || host(a.client_addr) || ')', '')
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.classid::bigint = %s::bigint
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.objid::bigint = (hashtext(%s)::bigint & 4294967295) AND l.granted
   AND l.pid <> pg_backend_pid()
 ORDER BY 1"""

@@ -1,10 +1,15 @@
-"""When is an agent stalled? Late, and with work waiting: the watchdog's judgement, pure.
+"""When is an agent stalled? When records have waited for it for ``stall_seconds`` and it made
+no progress in that time: the watchdog's judgement, pure.
 
 Each agent notes its progress (``progressed``: a batch checkpointed, or a sign of life such as
-a writer's retry while PostgreSQL is down). An agent whose topic has records waiting (consumer
-lag above zero) and that made no progress for ``stall_seconds`` is stalled. A rebalance or a
-table recovery pauses every agent by design, so it restarts the clocks. The timer that feeds it
-the lags and acts on a stall is ``processor/stream/watchdog.py``.
+a writer's retry while PostgreSQL is down). The timer (``processor/stream/watchdog.py``) feeds
+the consumer lag at every look; an agent is stalled once its topic has had records waiting
+(lag above zero) at every look for ``stall_seconds`` with no progress since the first of them.
+Not merely "late with work waiting": an agent idle for minutes, then handed a burst, is late
+and has work waiting at the first look after the burst, and was judged stalled there, seconds
+before its first checkpoint; the worker then exited, restarted by the test suite's supervisor
+(the "stalls" of the suite: a healthy worker killed by its own watchdog). A rebalance or a
+table recovery pauses every agent by design, so it restarts the clocks.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ class Stall:
     topic: str
     seconds: float  # since its last progress
     waiting: int  # records on its topic not yet committed
+    waited: float = 0.0  # how long records have waited for it, at every look
 
     def describe(self) -> str:
         return (f"agent {self.agent} has made no progress for {self.seconds:.0f}s while "
-                f"{self.waiting} records wait on {self.topic}")
+                f"{self.waiting} records wait on {self.topic} (waiting for {self.waited:.0f}s)")
 
 
 class Watchdog:
@@ -41,6 +47,8 @@ class Watchdog:
         # agents waiting on a permanent condition of what they write to, and its cause: not
         # a stall (restarting would not help), not fine either (/readyz says so)
         self.conditions: dict[str, str] = {}
+        # agent -> when a look first found records waiting for it, since its last progress
+        self.waiting_since: dict[str, float] = {}
 
     def began(self, agent: str) -> None:
         """``agent`` took a batch: records it was handed may wait on it until it acks them."""
@@ -71,24 +79,29 @@ class Watchdog:
         now = self.clock()
         for agent in self.last:
             self.last[agent] = now
-
-    def idle_too_long(self) -> list[str]:
-        """Agents without progress for ``stall_seconds`` (lags are only asked for these)."""
-        now = self.clock()
-        return [a for a, t in self.last.items()
-                if now - t >= self.stall_seconds and a not in self.conditions]
+        self.waiting_since.clear()
 
     def stalled(self, lags: Mapping[tuple[str, int], int]) -> list[Stall]:
-        """The agents that are late and have records waiting on their topic."""
+        """A look at the lags: the agents whose records have waited ``stall_seconds`` (at
+        every look since the first that saw them) with no progress in that time."""
         now = self.clock()
         waiting: dict[str, int] = {}
         for (topic, _partition), lag in lags.items():
             waiting[topic] = waiting.get(topic, 0) + lag
-        self.stalls = [Stall(agent, self.topics[agent], now - self.last[agent],
-                             waiting[self.topics[agent]])
-                       for agent in self.idle_too_long()
-                       if waiting.get(self.topics[agent], 0) > 0]
-        return self.stalls
+        stalls = []
+        for agent, topic in self.topics.items():
+            if waiting.get(topic, 0) <= 0 or agent in self.conditions:
+                self.waiting_since.pop(agent, None)
+                continue
+            since = self.waiting_since.get(agent)
+            if since is None or since < self.last[agent]:  # new, or progressed since: moving
+                self.waiting_since[agent] = now
+                continue
+            if now - since >= self.stall_seconds:
+                stalls.append(Stall(agent, topic, now - self.last[agent], waiting[topic],
+                                    now - since))
+        self.stalls = stalls
+        return stalls
 
 
 def check_interval(stall_seconds: float) -> float:

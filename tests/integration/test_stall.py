@@ -82,3 +82,33 @@ def test_a_writer_stuck_on_a_lock_is_reported_and_the_worker_exits_for_redeliver
             assert restarts < 6, worker.log()[-3000:]
     finally:
         worker.stop()
+
+
+def test_a_burst_after_a_long_idle_spell_is_work_not_a_stall(
+        own_broker: str, own_database: str, tmp_path: Path) -> None:
+    """The suite's "stalls", made to happen: a writer idle for longer than STALL_SECONDS is
+    handed a burst while its first batch waits on a lock for a few seconds (a busy or locked
+    database, a loaded machine). The watchdog saw records waiting for an agent idle for long
+    and ended a healthy worker; now records must have waited STALL_SECONDS with no progress."""
+    run = uid()
+    env = {"TELEMETRY_PARTITIONS": str(PARTITIONS), "APP_ID": APP_ID, "STALL_SECONDS": "6"}
+    worker = start_worker(own_broker, own_database, tmp_path, gateway=False, **env)
+    try:
+        publish(own_broker, [{"meterId": f"MB{run}-first", "kwhConsumedAc": 1.0,
+                              "voltage": 230.0, "timestamp": "2026-01-04T00:00:00Z"}])
+        wait_until(lambda: stored(own_database, f"MB{run}-first") == 1, what="a first reading")
+        time.sleep(8)  # idle past STALL_SECONDS
+        burst = [{"meterId": f"MB{run}-{i % 5}", "kwhConsumedAc": 1.0, "voltage": 230.0,
+                  "timestamp": f"2026-01-04T01:{i // 5:02d}:00Z"} for i in range(150)]
+        with psycopg.connect(own_database) as conn:
+            conn.execute("LOCK TABLE meter_live IN ACCESS EXCLUSIVE MODE")
+            publish(own_broker, [burst])
+            time.sleep(4)  # the first batch waits, shorter than STALL_SECONDS
+        wait_until(lambda: query(own_database, "SELECT count(*) FROM meter_history WHERE "
+                                 "meter_id LIKE %s", (f"MB{run}-%",))[0][0] == 151,
+                   what="the burst stored")
+        time.sleep(8)  # past the watchdog's grace, had it judged a stall
+        assert worker.proc.poll() is None, worker.log()[-3000:]
+        assert "stalled" not in worker.log()
+    finally:
+        worker.stop()

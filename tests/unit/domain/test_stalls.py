@@ -16,41 +16,65 @@ class Clock:
         return self.now
 
 
-def test_an_agent_late_with_records_waiting_is_stalled() -> None:
+def test_records_waiting_through_every_look_for_the_limit_with_no_progress_is_a_stall() -> None:
     clock = Clock()
     dog = Watchdog(AGENTS, 60, clock)
     clock.now += 30
     dog.progressed("router")
     dog.progressed("vehicle_writer")
-    clock.now += 45  # meter_writer: 75 s without progress; the others 45 s
     lags = {("telemetry.meter", 0): 0, ("telemetry.meter", 3): 12, ("telemetry.raw", 1): 500}
+    assert dog.stalled(lags) == []  # the first look that sees them waiting
+    for _ in range(11):
+        clock.now += 5
+        dog.progressed("router")  # the router moves on (it has records too, and takes them)
+        assert dog.stalled(lags) == []
+    clock.now += 5  # 60 s of looks finding meter_writer's records waiting, and no progress
     stalls = dog.stalled(lags)
-    assert [(s.agent, s.topic, s.seconds, s.waiting) for s in stalls] == [
-        ("meter_writer", "telemetry.meter", 75.0, 12)]
-    assert stalls[0].describe() == ("agent meter_writer has made no progress for 75s while 12 "
-                                    "records wait on telemetry.meter")
+    assert [(s.agent, s.topic, s.seconds, s.waiting, s.waited) for s in stalls] == [
+        ("meter_writer", "telemetry.meter", 90.0, 12, 60.0)]
+    assert stalls[0].describe() == ("agent meter_writer has made no progress for 90s while 12 "
+                                    "records wait on telemetry.meter (waiting for 60s)")
     assert dog.stalls == stalls
+
+
+def test_a_long_idle_agent_handed_a_burst_is_not_stalled() -> None:
+    """The suite's false stalls: idle for minutes, then records arrive; the first looks see
+    them waiting before the agent's first checkpoint. Not a stall: it goes to work."""
+    clock = Clock()
+    dog = Watchdog(AGENTS, 20, clock)
+    clock.now += 113  # idle: nothing to do
+    assert dog.stalled({("telemetry.meter", 0): 3}) == []  # a burst, seen at once
+    clock.now += 0.4
+    dog.progressed("meter_writer")  # its first batch checkpointed
+    clock.now += 4.6
+    assert dog.stalled({("telemetry.meter", 0): 2}) == []  # more came: it is moving
+    clock.now += 5
+    assert dog.stalled({("telemetry.meter", 0): 0}) == []
+    assert dog.waiting_since == {}
 
 
 def test_an_idle_agent_with_nothing_waiting_is_not_stalled() -> None:
     clock = Clock()
     dog = Watchdog(AGENTS, 60, clock)
-    clock.now += 3600
-    assert dog.idle_too_long() == ["router", "meter_writer", "vehicle_writer"]
-    assert dog.stalled({("telemetry.raw", 0): 0, ("telemetry.meter", 0): 0}) == []
+    for _ in range(720):  # an hour of looks
+        clock.now += 5
+        assert dog.stalled({("telemetry.raw", 0): 0, ("telemetry.meter", 0): 0}) == []
 
 
 def test_progress_and_a_rebalance_restart_the_clock() -> None:
     clock = Clock()
     dog = Watchdog(AGENTS, 60, clock)
+    waiting = {("telemetry.meter", 0): 5}
+    dog.stalled(waiting)
     clock.now += 59
-    assert dog.idle_too_long() == []
+    assert dog.stalled(waiting) == []
+    dog.restart_clocks()  # a rebalance: nobody could progress, nobody is late
     clock.now += 2
-    dog.progressed("router")  # a batch checkpointed, or a writer's retry while the DB is away
-    assert dog.idle_too_long() == ["meter_writer", "vehicle_writer"]
-    dog.restart_clocks()
-    assert dog.idle_too_long() == []
-    assert dog.stalled({("telemetry.meter", 0): 5}) == []
+    assert dog.stalled(waiting) == []
+    clock.now += 59
+    assert dog.stalled(waiting) == []
+    clock.now += 1
+    assert [s.agent for s in dog.stalled(waiting)] == ["meter_writer"]
 
 
 def test_the_watchdog_looks_often_enough_for_short_and_long_limits() -> None:
