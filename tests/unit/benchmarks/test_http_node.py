@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -259,11 +260,17 @@ def test_the_sampler_reports_each_process_of_a_tree_or_the_tree_summed() -> None
     sampler = CpuSampler([Watched("harness", os.getpid()),
                           Watched("harness tree", os.getpid(), split=False, ours=False),
                           Watched("gone", None)])
-    sampler.start()
-    sum(i * i for i in range(200_000))
-    rows, wall = sampler.stop()
-    mine = [r for r in rows if r["group"] == "harness"]
-    assert [(r["pid"], r["role"]) for r in mine] == [(os.getpid(), "main")]
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sampler.start()
+        sum(i * i for i in range(200_000))
+        rows, wall = sampler.stop()
+    finally:
+        child.kill()
+        child.wait()
+    mine = {r["pid"]: r["role"] for r in rows if r["group"] == "harness"}
+    assert mine[os.getpid()] == "main" and mine[child.pid] == "child"
+    assert set(mine.values()) == {"main", "child"}  # the suite's other children are children too
     tree = next(r for r in rows if r["group"] == "harness tree")
     assert tree["processes"] >= 1 and tree["cpu_s"] >= 0 and not tree["ours"]
     assert not [r for r in rows if r["group"] == "gone"]
