@@ -47,6 +47,7 @@ from processor.domain.dead_letters import original_bytes
 from processor.kafka.producer import producer_config
 from processor.kafka.security import client_config
 from processor.kafka.topics import DLQ, RAW
+from processor.stream.metrics import GUARDS
 
 DEVICES = 2_000  # half meters, half vehicles (vehicle i charges on meter i)
 BASE = datetime(2026, 1, 1, tzinfo=UTC)  # minute 0 of reading k // DEVICES
@@ -479,9 +480,7 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     # lost-record timer, changelog records read outside a recovery, timers that raised.
     guards = {name: sum(metric_sum(f"http://127.0.0.1:{p}", name) or 0
                         for p in (port, port + 1))
-              for name in ("energy_redelivered_partitions_total",
-                           "energy_changelog_records_read_outside_recovery_total",
-                           "energy_timer_errors_total")}
+              for name in GUARDS}
     load_seconds = time.monotonic() - started
     rss_start, rss_end, max_lag = sampler.rss_start, rss_mb(survivor), sampler.max_lag
     survivor_alive = survivor is not None and survivor.is_running()

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
 from db.migrate import migrate
 from processor.kafka.topics import ensure_topics
 from processor.ops.embedded import EmbeddedBroker, EmbeddedPostgres
+from processor.stream.metrics import GUARDS
 from tests.helpers import Worker, publish, query, start_worker, uid, wait_until
 
 PARTITIONS = 4
@@ -108,9 +111,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                                     yellow=expected, red=not expected)
     if unexpected:
         terminalreporter.write_line(
-            f"FAILED: the session's worker exited {len(unexpected)} time(s) unexpectedly: the "
-            "run fails even though every test passed (mark a test that provokes an exit "
-            "with @pytest.mark.provokes_worker_exit)", red=True)
+            f"FAILED: {len(unexpected)} unexpected event(s) of the session's worker (exits, "
+            "guards that acted): the run fails even though every test passed (mark a test "
+            "that provokes an exit with @pytest.mark.provokes_worker_exit)", red=True)
     if notable_lines:
         terminalreporter.section("the session's worker and gateway logs")
         for line in notable_lines:
@@ -196,4 +199,21 @@ def worker(services: Services) -> Iterator[Worker]:
     supervisor.start()
     yield w
     supervisor.stop()
+    acted = guards_that_acted(w.direct_url)
     w.stop()
+    if acted:
+        unexpected.append(f"the session's worker's guards had to act: {acted} (each must read 0: "
+                          f"processor/stream/metrics.py GUARDS; its log: {w.log_path})")
+        restarts.append(unexpected[-1])
+
+
+def guards_that_acted(url: str) -> dict[str, float]:
+    """The guard counters of the worker at ``url`` that are not 0 (since its last start)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in GUARDS and sample.value:
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
