@@ -79,7 +79,10 @@ def connected_admin(bootstrap: str, timeout: float) -> tuple[AdminClient, dict[s
     saying why not. Asked in rounds of 5 s: a refused TLS or SASL is final, said at once, with
     librdkafka's reason (its error callbacks) rather than as an unreachable address."""
     errors: list[str] = []
-    admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str())))
+    # librdkafka's own log lines go through ``log``, served by poll(): written by its thread
+    # straight to stderr, they came after the error that ends the command (its last line)
+    admin = AdminClient(client_config(bootstrap, error_cb=lambda err: errors.append(err.str()),
+                                      logger=log))
     deadline = time.monotonic() + timeout
     while True:
         try:
