@@ -47,7 +47,6 @@ from processor.domain.dead_letters import original_bytes
 from processor.kafka.producer import producer_config
 from processor.kafka.security import client_config
 from processor.kafka.topics import DLQ, RAW
-from processor.stream.metrics import GUARDS
 
 DEVICES = 2_000  # half meters, half vehicles (vehicle i charges on meter i)
 BASE = datetime(2026, 1, 1, tzinfo=UTC)  # minute 0 of reading k // DEVICES
@@ -478,6 +477,8 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     sampler.join(10)
     # The worker's guards, which must never have had to act: records refetched by the
     # lost-record timer, changelog records read outside a recovery, timers that raised.
+    from processor.stream.metrics import GUARDS  # here: --against drives older product code
+
     guards = {name: sum(metric_sum(f"http://127.0.0.1:{p}", name) or 0
                         for p in (port, port + 1))
               for name in GUARDS}
@@ -533,6 +534,7 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         "restarts_missed": kills - restarts,
         "max_consumer_lag": max_lag,
         "up_restarts_logged": up_log.read_text(errors="replace").count("restarting it in"),
+        "unexpected_exits": unexpected_exits(up_log),
         "guards": guards,
         "guard_refetches": guards["energy_redelivered_partitions_total"],
     }
@@ -540,12 +542,21 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         result["lost"] == 0 and result["doubled"] == 0 and not hostile_missing
         and result["hostile_rows_stored"] == 0 and restarts == kills and survivor_alive
         and result["rollup_hours_differing"] == 0 and result["live_rows_not_latest"] == 0
-        and growth is not None and growth < 0.10 and not any(guards.values()))
+        and growth is not None and growth < 0.10 and not any(guards.values())
+        and not result["unexpected_exits"])
     log(f"soak: lost {lost}, doubled {result['doubled']}, hostile dead-lettered "
         f"{result['hostile_dead_lettered']}/{result['hostile_sent']}, restarts {restarts}/"
         f"{kills}, survivor RSS {rss_start} -> {rss_end} MB, max lag {max_lag:,}, guards "
-        f"{guards}")
+        f"{guards}, unexpected exits {len(result['unexpected_exits'])}")
+    for line in result["unexpected_exits"]:
+        log(f"soak: unexpected: {line}")
     return result
+
+
+def unexpected_exits(up_log: Path) -> list[str]:
+    """``up``'s lines for children that ended other than by the soak's SIGKILL (code -9)."""
+    return [line.strip() for line in up_log.read_text(errors="replace").splitlines()
+            if "exited with code" in line and "exited with code -9;" not in line]
 
 
 def _wait_restarted(up: subprocess.Popen[bytes], port: int, old_pid: int,
