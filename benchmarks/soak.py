@@ -358,6 +358,30 @@ def consistency(dsn: str) -> dict[str, int]:
                 for name, sql in checks.items()}
 
 
+def group_backlog(bootstrap: str, group: str,
+                  topic_names: tuple[str, ...] = (RAW, "telemetry.meter", "telemetry.vehicle"),
+                  ) -> dict[str, int]:
+    """Records past the group's committed offset, per partition that has any ("topic/p":
+    count): where readings that were acknowledged and not stored wait, when the soak ends."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(client_config(bootstrap, **{"group.id": group,
+                                                    "enable.auto.commit": False}))
+    backlog: dict[str, int] = {}
+    try:
+        for name in topic_names:
+            meta = consumer.list_topics(name, timeout=10).topics[name]
+            tps = [TopicPartition(name, p) for p in sorted(meta.partitions)]
+            for tp in consumer.committed(tps, timeout=10):
+                high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                waiting = high - max(tp.offset, 0)
+                if waiting > 0:
+                    backlog[f"{name}/{tp.partition}"] = waiting
+    finally:
+        consumer.close()
+    return backlog
+
+
 def dead_lettered_markers(bootstrap: str, timeout: float = 60) -> tuple[set[str], int]:
     """The hostile markers found in the dead-letter topic, and how many records it holds."""
     from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -505,6 +529,7 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     unacked_stored = sum(1 for a, s in zip(ledger.acked, stored, strict=True) if s and not a)
     never_sent_stored = sum(1 for t, s in zip(ledger.sent, stored, strict=True) if s and not t)
     checks = consistency(dsn)
+    backlog = group_backlog(bootstrap, "energy-soak")
     markers, dlq_records = dead_lettered_markers(bootstrap)
     hostile_missing = sorted(set(ledger.hostile_sent) - markers)
     growth = round(rss_end / rss_start - 1, 3) if rss_start and rss_end else None
@@ -535,6 +560,7 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         "max_consumer_lag": max_lag,
         "up_restarts_logged": up_log.read_text(errors="replace").count("restarting it in"),
         "unexpected_exits": unexpected_exits(up_log),
+        "backlog_at_end": backlog,
         "guards": guards,
         "guard_refetches": guards["energy_redelivered_partitions_total"],
     }
@@ -548,6 +574,8 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         f"{result['hostile_dead_lettered']}/{result['hostile_sent']}, restarts {restarts}/"
         f"{kills}, survivor RSS {rss_start} -> {rss_end} MB, max lag {max_lag:,}, guards "
         f"{guards}, unexpected exits {len(result['unexpected_exits'])}")
+    if backlog:
+        log(f"soak: records past the group's commits at the end: {backlog}")
     for line in result["unexpected_exits"]:
         log(f"soak: unexpected: {line}")
     return result
