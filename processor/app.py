@@ -38,6 +38,8 @@ from processor.stream.checkpoint import timer_guarded
 from processor.stream.faust_fixes import (
     commits_stop_at_a_missing_record,
     fetch_max_wait,
+    fetches_hand_over_what_they_take,
+    kept_partitions_recover_nothing,
     recovery_reads_to_fetched_end,
     seek_before_resume,
 )
@@ -72,6 +74,8 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     seek_before_resume()  # Faust resumes partitions before seeking them; see faust_fixes
     fetch_max_wait(settings.broker_fetch_max_wait_ms)
     recovery_reads_to_fetched_end()  # the embedded broker reports a changelog's end too low
+    kept_partitions_recover_nothing()  # a rebalance reads back none of our own changelogs
+    fetches_hand_over_what_they_take()  # no record taken from aiokafka and then dropped
     # every offset of the routed topics is a record we produced: never commit past one
     commits_stop_at_a_missing_record(kind.topic for kind in KINDS.values())
     app = faust_app(settings)

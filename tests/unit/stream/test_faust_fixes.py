@@ -325,3 +325,50 @@ def test_the_project_pins_exactly_the_faust_and_aiokafka_the_patches_accept() ->
             pinned[name.split("[")[0].strip()] = rest.strip()
     assert pinned["faust-streaming"] == faust_fixes.WRITTEN_FOR == version("faust-streaming")
     assert pinned["aiokafka"] == version("aiokafka")
+
+
+OTHER = TP("app-meter_hourly-changelog", 1)
+
+
+class StartingConsumer(RecordingConsumer):
+    """The broker's answer to Faust's start-offset question: every changelog starts at 0."""
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 0)
+
+
+def test_a_changelog_partition_held_whole_recovers_from_its_end(patched: None,
+                                                                app: faust.App) -> None:
+    faust_fixes.kept_partitions_recover_nothing()
+    consumer = StartingConsumer({STREAM_0: 120, STREAM_1: 7})
+    recovery = recovery_with(app, consumer)
+    recovery.active_tps.update({CHANGELOG, OTHER})
+    asyncio.run(recovery._resume_streams())  # a recovery step run to its end
+    assert getattr(recovery, faust_fixes._WHOLE) == {CHANGELOG, OTHER}
+
+    recovery.revoke(OTHER)  # taken away by a rebalance: another worker may write it now
+    # the next rebalance gives both back: their ends, and where the last recovery stopped
+    recovery.active_highwaters.update({CHANGELOG: 500, OTHER: 300})
+    recovery.active_offsets.update({CHANGELOG: 20, OTHER: None})  # as ``add_active`` sets
+    asyncio.run(recovery._build_offsets(consumer, {CHANGELOG, OTHER}, recovery.active_offsets,
+                                        "active"))
+    # this worker's own writes since (21-500) are in memory: none read back
+    assert recovery.active_offsets[CHANGELOG] == 500
+    # the one that was away is read from its start, as Faust would (earliest - 1)
+    assert recovery.active_offsets[OTHER] == -1
+
+
+def test_a_recovery_step_cut_short_by_a_rebalance_marks_nothing_whole(
+        patched: None, app: faust.App) -> None:
+    faust_fixes.kept_partitions_recover_nothing()
+    consumer = StartingConsumer({STREAM_0: 120, STREAM_1: 7})
+    recovery = recovery_with(app, consumer)
+    recovery.active_tps.update({CHANGELOG})
+    app.consumer_generation_id = 5  # a new rebalance came: the step for 4 returns early
+    asyncio.run(recovery._resume_streams(generation_id=4))
+    assert getattr(recovery, faust_fixes._WHOLE, set()) == set()
+    recovery.active_highwaters.update({CHANGELOG: 500})
+    recovery.active_offsets.update({CHANGELOG: None})  # as ``add_active`` sets
+    asyncio.run(recovery._build_offsets(consumer, {CHANGELOG}, recovery.active_offsets,
+                                        "active"))
+    assert recovery.active_offsets[CHANGELOG] == -1  # read whole, from its start
