@@ -93,9 +93,14 @@ def hostile(n: int) -> bytes:
     return shapes[n % 6 % len(shapes)].encode()
 
 
+VIA_SINGLE, VIA_BATCH, VIA_HTTP = 1, 2, 3  # how a reading was sent (Ledger.sent)
+VIA = {VIA_SINGLE: "kafka single", VIA_BATCH: "kafka batch", VIA_HTTP: "http"}
+
+
 @dataclass
 class Ledger:
-    """What the load sent and what was acknowledged, reading by reading (bitmaps over k)."""
+    """What the load sent (and how: ``VIA``) and what was acknowledged, reading by reading
+    (maps over k)."""
 
     size: int
     sent: bytearray = field(init=False)
@@ -132,7 +137,7 @@ class KafkaLoad(threading.Thread):
     def _send(self, ks: list[int], single: bool) -> None:
         items = [reading(k) for k in ks]
         for k in ks:
-            self.ledger.sent[k] = 1
+            self.ledger.sent[k] = VIA_SINGLE if single else VIA_BATCH
         value = json.dumps(items[0] if single else items).encode()
         key = (items[0].get("vehicleId") or items[0]["meterId"]).encode() if single else None
         while True:
@@ -197,7 +202,7 @@ class HttpLoad(threading.Thread):
                 await self._post(session, b'{"type": [], "meterId": "HTTP"}', [])
                 continue
             k = next(self.counter)
-            self.ledger.sent[k] = 1
+            self.ledger.sent[k] = VIA_HTTP
             await self._post(session, json.dumps(reading(k)).encode(), [k])
 
     async def _post(self, session: Any, body: bytes, ks: list[int]) -> None:
@@ -524,7 +529,9 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         if not lost:
             break
         time.sleep(5)
-    sent_total = sum(ledger.sent)
+    sent_total = len(ledger.sent) - ledger.sent.count(0)
+    lost_ks = [k for k, (a, s) in enumerate(zip(ledger.acked, stored, strict=True))
+               if a and not s][:50]
     stored_total = sum(stored)
     unacked_stored = sum(1 for a, s in zip(ledger.acked, stored, strict=True) if s and not a)
     never_sent_stored = sum(1 for t, s in zip(ledger.sent, stored, strict=True) if s and not t)
@@ -540,7 +547,10 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
                        "http_posts": load.http, "hostile_messages": load.hostile},
         "readings_sent": sent_total, "readings_acked": acked_total,
         "readings_stored": stored_total,
-        "lost": lost, "doubled": checks["rollup_readings_minus_history"],
+        "lost": lost,
+        "lost_readings": [{"k": k, "device": k % DEVICES, "minute": k // DEVICES,
+                           "via": VIA.get(ledger.sent[k], "?")} for k in lost_ks],
+        "doubled": checks["rollup_readings_minus_history"],
         "stored_not_acked": unacked_stored, "stored_never_sent": never_sent_stored + strays,
         "rollup_hours_differing": checks["rollup_kwh_hours_differing"],
         "live_rows_not_latest": checks["live_rows_not_latest"],
@@ -576,6 +586,9 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         f"{guards}, unexpected exits {len(result['unexpected_exits'])}")
     if backlog:
         log(f"soak: records past the group's commits at the end: {backlog}")
+    if result["lost_readings"]:
+        log(f"soak: lost readings (first {len(result['lost_readings'])}): "
+            f"{result['lost_readings']}")
     for line in result["unexpected_exits"]:
         log(f"soak: unexpected: {line}")
     return result
