@@ -1,8 +1,8 @@
 """``python -m tests.faults lose-first TOPIC [--after N] -- worker``: an ``energy-ingest worker``
-whose agent on TOPIC loses the first record it is handed after the first N (default 0), as Faust's consumer did on its way to an
-agent (docs/architecture.md, section 2): the record is fetched and counted as read, never
-processed, never acked. What the product must then do is never commit past it and fetch it
-again (the worker's guard, processor/stream/watchdog.py)."""
+whose agent on TOPIC loses the first record it is handed after the first N (default 0), as
+Faust's consumer did on its way to an agent (docs/architecture.md, section 2): the record is
+fetched and counted as read, never processed, never acked. What the product must then do is
+never commit past it and fetch it again (the worker's guard, processor/stream/watchdog.py)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ from tests.helpers import WORKER_COMMAND, http_json, publish, query, start_worke
 
 pytestmark = pytest.mark.integration
 
-LOSING = [sys.executable, "-m", "tests.faults", "lose-first", "telemetry.meter", "--after", "1", "--",
-          *WORKER_COMMAND[3:]]
+LOSING = [sys.executable, "-m", "tests.faults", "lose-first", "telemetry.meter", "--after", "1",
+          "--", *WORKER_COMMAND[3:]]
 
 
 def committed(bootstrap: str, partition: int) -> int | None:
