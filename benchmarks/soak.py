@@ -44,10 +44,12 @@ from confluent_kafka import Producer
 from benchmarks.env import Stack, log
 from benchmarks.workers import ROOT, metric_sum
 from processor.domain.dead_letters import original_bytes
+from processor.domain.kinds import KINDS
 from processor.kafka.producer import producer_config
 from processor.kafka.security import client_config
 from processor.kafka.topics import DLQ, RAW
 
+APP_ID = "energy-soak"  # up's application, so its workers' consumer group
 DEVICES = 2_000  # half meters, half vehicles (vehicle i charges on meter i)
 BASE = datetime(2026, 1, 1, tzinfo=UTC)  # minute 0 of reading k // DEVICES
 MARKER = re.compile(rb"H-\d+")  # in every hostile message
@@ -363,9 +365,7 @@ def consistency(dsn: str) -> dict[str, int]:
                 for name, sql in checks.items()}
 
 
-def group_backlog(bootstrap: str, group: str,
-                  topic_names: tuple[str, ...] = (RAW, "telemetry.meter", "telemetry.vehicle"),
-                  ) -> dict[str, int]:
+def group_backlog(bootstrap: str, group: str) -> dict[str, int]:
     """Records past the group's committed offset, per partition that has any ("topic/p":
     count): where readings that were acknowledged and not stored wait, when the soak ends."""
     from confluent_kafka import Consumer, TopicPartition
@@ -374,7 +374,7 @@ def group_backlog(bootstrap: str, group: str,
                                                     "enable.auto.commit": False}))
     backlog: dict[str, int] = {}
     try:
-        for name in topic_names:
+        for name in (RAW, *(kind.topic for kind in KINDS.values())):
             meta = consumer.list_topics(name, timeout=10).topics[name]
             tps = [TopicPartition(name, p) for p in sorted(meta.partitions)]
             for tp in consumer.committed(tps, timeout=10):
@@ -436,7 +436,7 @@ def measure(stack: Stack, minutes: float, load: Load | None = None,
             web_port = two_free_ports()
         env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
         env.update({"DATABASE_URL": dsn, "DATA_DIR": str(directory), "WEB_PORT": str(web_port),
-                    "WORKER_PORT": str(port), "APP_ID": "energy-soak"})
+                    "WORKER_PORT": str(port), "APP_ID": APP_ID})
         up_log = directory / "up.log"
         with open(up_log, "wb") as out:
             up = subprocess.Popen(
@@ -536,7 +536,8 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     unacked_stored = sum(1 for a, s in zip(ledger.acked, stored, strict=True) if s and not a)
     never_sent_stored = sum(1 for t, s in zip(ledger.sent, stored, strict=True) if s and not t)
     checks = consistency(dsn)
-    backlog = group_backlog(bootstrap, "energy-soak")
+    backlog = group_backlog(bootstrap, APP_ID)
+    up_text = up_log.read_text(errors="replace")
     markers, dlq_records = dead_lettered_markers(bootstrap)
     hostile_missing = sorted(set(ledger.hostile_sent) - markers)
     growth = round(rss_end / rss_start - 1, 3) if rss_start and rss_end else None
@@ -568,8 +569,8 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         "hostile_not_dead_lettered": len(hostile_missing),
         "restarts_missed": kills - restarts,
         "max_consumer_lag": max_lag,
-        "up_restarts_logged": up_log.read_text(errors="replace").count("restarting it in"),
-        "unexpected_exits": unexpected_exits(up_log),
+        "up_restarts_logged": up_text.count("restarting it in"),
+        "unexpected_exits": unexpected_exits(up_text),
         "backlog_at_end": backlog,
         "guards": guards,
         "guard_refetches": guards["energy_redelivered_partitions_total"],
@@ -594,9 +595,9 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     return result
 
 
-def unexpected_exits(up_log: Path) -> list[str]:
-    """``up``'s lines for children that ended other than by the soak's SIGKILL (code -9)."""
-    return [line.strip() for line in up_log.read_text(errors="replace").splitlines()
+def unexpected_exits(up_text: str) -> list[str]:
+    """``up``'s log lines for children that ended other than by the soak's SIGKILL (code -9)."""
+    return [line.strip() for line in up_text.splitlines()
             if "exited with code" in line and "exited with code -9;" not in line]
 
 

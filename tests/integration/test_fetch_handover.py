@@ -33,16 +33,23 @@ def produce(bootstrap: str) -> None:
 
 
 async def prefetched(bootstrap: str) -> AIOKafkaConsumer:
-    """A consumer of both partitions whose background fetch holds both partitions' records
-    (as aiokafka's does for every assigned partition, paused by Faust or not)."""
+    """A consumer of both partitions whose background fetch holds both partitions' records."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     consumer.assign([P0, P1])
+    await from_the_start(consumer)
+    return consumer
+
+
+async def from_the_start(consumer: AIOKafkaConsumer) -> None:
+    """Both partitions sought to their start, and their records fetched ahead in aiokafka's
+    buffer (as its background fetch does for every assigned partition, paused by Faust or
+    not)."""
     await consumer.seek_to_beginning(P0, P1)
     for _ in range(200):
         if all(tp in consumer._fetcher._records for tp in (P0, P1)):
-            return consumer
+            return
         await asyncio.sleep(0.05)
     raise AssertionError("aiokafka did not prefetch both partitions in 10 s")
 
@@ -83,11 +90,7 @@ async def scenario(bootstrap: str) -> None:
 
         # What the adjustment is for, on aiokafka and Faust's own code: an empty set takes
         # every partition's records, and their positions move past them.
-        await consumer.seek_to_beginning(P0, P1)
-        for _ in range(200):
-            if all(tp in consumer._fetcher._records for tp in (P0, P1)):
-                break
-            await asyncio.sleep(0.05)
+        await from_the_start(consumer)
         thread = faust_side(set())
         taken = await faust_fixes._original_fetch_records(thread, consumer, set(),
                                                           timeout=0.3)  # type: ignore[arg-type]
