@@ -76,8 +76,8 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     recovery_reads_to_fetched_end()  # the embedded broker reports a changelog's end too low
     kept_partitions_recover_nothing()  # a rebalance reads back none of our own changelogs
     fetches_hand_over_what_they_take()  # no record taken from aiokafka and then dropped
-    # every offset of the routed topics is a record we produced: never commit past one
-    commits_stop_at_a_missing_record(kind.topic for kind in KINDS.values())
+    # never commit past a record no agent finished: only past offsets that hold none
+    commits_stop_at_a_missing_record([topics.RAW, *(kind.topic for kind in KINDS.values())])
     app = faust_app(settings)
     raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")

@@ -116,11 +116,23 @@ class Offsets:
     committed: int | None
     read: int | None
     end: int | None
+    acked_from: int | None = None  # the lowest offset acked and not committed yet
+    next_record: int | None = None  # from the commit on, past offsets known to hold no record
 
     @property
     def waiting(self) -> bool:
         """Records past the commit: handed over and not acked yet, or not handed over yet."""
-        return self.committed is not None and self.end is not None and self.end > self.committed
+        if self.committed is None or self.end is None:
+            return False
+        return self.end > max(self.committed, self.next_record or 0)
+
+    @property
+    def hole(self) -> bool:
+        """Later records acked while the one at the commit is not: the commit waits for it
+        (processor/stream/faust_fixes.py, 4), and agents ack each partition's records in
+        order, so it was lost on the way to its agent."""
+        return (self.committed is not None and self.acked_from is not None
+                and self.acked_from > self.committed)
 
 
 class LostRecords:
@@ -132,16 +144,22 @@ class LostRecords:
     handed over, or handed over and never taken into a batch). They are redelivered from the
     commit (idempotent sinks make a second delivery harmless), without waiting for the stall
     watchdog to end the worker.
+
+    A partition whose commit waits at a ``hole`` for ``after`` seconds is redelivered too,
+    busy agent or not: under steady input its offsets never stay put, and the commit would
+    wait for the missing record until the input paused.
     """
 
     def __init__(self, after: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.after = after
         self.clock = clock
         self.since: dict[Any, tuple[Offsets, float]] = {}  # partition -> (offsets, since when)
+        self.holes: dict[Any, tuple[int, float]] = {}  # partition -> (commit, since when)
 
     def reset(self) -> None:
         """A new assignment: nothing is judged on what an earlier one saw."""
         self.since.clear()
+        self.holes.clear()
 
     def observe(self, partitions: Mapping[Any, Offsets],
                 idle: Callable[[Any], bool]) -> list[tuple[Any, int]]:
@@ -153,7 +171,20 @@ class LostRecords:
         for tp in list(self.since):
             if tp not in partitions:
                 del self.since[tp]
+        for tp in list(self.holes):
+            if tp not in partitions or not partitions[tp].hole:
+                del self.holes[tp]
         for tp, offsets in partitions.items():
+            if offsets.hole:
+                assert offsets.committed is not None  # a hole
+                hole = self.holes.get(tp)
+                if hole is None or hole[0] != offsets.committed:
+                    self.holes[tp] = (offsets.committed, now)
+                elif now - hole[1] >= self.after:
+                    lost.append((tp, offsets.committed))
+                    self.holes[tp] = (offsets.committed, now)
+                    self.since.pop(tp, None)
+                    continue
             seen = self.since.get(tp)
             if not offsets.waiting or not idle(tp):
                 self.since.pop(tp, None)

@@ -44,21 +44,27 @@ so recovery ends after the whole last batch, Faust pauses the changelog partitio
 for every other buffer size, and no worker reads its own changelogs in normal operation. On
 Apache Kafka the two ends agree, and nothing changes.
 
-4. ``commits_stop_at_a_missing_record``: on the topics this system produces itself (the routed
-topics; ``gapless``), a commit never passes an offset that was not acked. Faust's commit
-(``Consumer._new_offset``) lets a partition's commit move past one missing offset at its head
-(``if min(acked) - committed > 1``, where the head is ``committed`` itself), and past any range
-its fetch loop took for a gap (records the consumer dropped on the way to the agent are such a
-gap): right for a topic with transaction markers or compaction, where some offsets hold no
-record, wrong for ours, where every offset is a record. So a record lost between the consumer
-and its agent, followed by later records of its partition, was committed past and never
-processed. On these topics the commit now waits for the head record to be acked; the record
-is fetched again by the worker's guard (``processor/stream/watchdog.py``) or after a restart.
-The head is the group's committed offset, so a partition the group never committed on (a new
-group's first records) is not covered: Faust's commit there starts at the first acked record.
-Setting its head at the start for such partitions (a ListOffsets call while the streams were
-being sought) was tried and taken out: with it the kill -9 test lost 795 readings in one run
-of nine, and none in four runs without it: the await made the window of adjustment 6 longer.
+4. ``commits_stop_at_a_missing_record``: on the topics the agents read (``telemetry.raw`` and
+the routed topics; ``gapless``), a commit never passes an offset that holds a record no agent
+acked. Faust's commit (``Consumer._new_offset``) lets a partition's commit move past one
+missing offset at its head (``if min(acked) - committed > 1``, where the head is ``committed``
+itself), and past any range its fetch loop took for a gap (records the consumer dropped on the
+way to the agent are such a gap). So a record lost between the consumer and its agent,
+followed by later records of its partition, was committed past and never processed. On these
+topics the commit now waits for the head record to be acked; the record is fetched again by
+the worker's guard (``processor/stream/watchdog.py``: a commit that waits at a hole for 15 s)
+or after a restart. Offsets that hold no record are passed, as Faust meant to: a transaction's
+commit or abort marker, an aborted or compacted record. They are known for certain, not
+guessed from a gap: those aiokafka's position moved past in a fetch without handing over a
+record (``skipped_offsets``; measured on the embedded broker: a transactional producer's three
+one-record transactions took offsets 0, 2 and 4, its markers 1, 3 and 5). Where a fetch could
+not tell (a seek while it waited), the commit waits, the guard fetches again from the commit,
+and that fetch tells. The head is the group's committed offset, so a partition the group never
+committed on (a new group's first records) is not covered: Faust's commit there starts at the
+first acked record. Setting its head at the start for such partitions (a ListOffsets call while
+the streams were being sought) was tried and taken out: with it the kill -9 test lost 795
+readings in one run of nine, and none in four runs without it: the await made the window of
+adjustment 6 longer.
 
 5. ``kept_partitions_recover_nothing``: a rebalance does not make a worker read back the
 changelog records its own writers produced. The tables live in memory, and a changelog
@@ -94,6 +100,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import version
 from typing import Any
@@ -321,9 +328,12 @@ async def _fetch_records(self: Any, consumer: Any, active_partitions: Any,
     wanted = frozenset(active_partitions)  # the live set changes while the fetch waits
     if not wanted:  # to aiokafka an empty set is every partition
         return {}
+    faust_consumer = self.consumer
+    before = _positions(consumer, wanted) if _GAPLESS else None
     records: Any = await _original_fetch_records(self, consumer, wanted,  # type: ignore[arg-type]
                                                  timeout=timeout, max_records=max_records)
-    faust_consumer = self.consumer
+    if before:
+        _note_skipped(faust_consumer, before, _positions(consumer, before), records)
     active = faust_consumer._active_partitions
     if not records or active is None:
         return records
@@ -375,16 +385,105 @@ def recovery_reads_to_fetched_end() -> None:
 
 
 _original_new_offset = Consumer._new_offset
-_GAPLESS: set[str] = set()  # topics whose every offset is a record (adjustment 4)
+_GAPLESS: set[str] = set()  # topics whose commits wait for every record (adjustment 4)
+_SKIPPED = "_offsets_without_records"  # consumer attribute: tp -> [(start, end)] (adjustment 4)
+_skipped_lock = threading.Lock()  # noted in the consumer's thread, read in the event loop's
+
+
+def _positions(consumer: Any, tps: Iterable[Any]) -> dict[Any, int]:
+    """aiokafka's position (the next offset it hands over) of each partition of a gapless
+    topic among ``tps`` that has one."""
+    subscription = consumer._subscription.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    if assignment is None:
+        return {}
+    positions = {}
+    for tp in tps:
+        if tp.topic in _GAPLESS:
+            state = assignment.state_value(tp)
+            if state is not None and state._position is not None:
+                positions[tp] = state._position
+    return positions
+
+
+def skipped_offsets(before: int, offsets: list[int], after: int) -> list[tuple[int, int]]:
+    """The offsets a fetch moved a partition's position past without handing over a record
+    (``[start, end)`` ranges): a fetch from ``before`` that returned records at ``offsets`` and
+    left the position at ``after``. aiokafka moves past offsets that hold no record it hands
+    over: a transaction's marker, an aborted or compacted record. None when the position was
+    moved meanwhile (a seek: the records do not start at ``before``)."""
+    if after - before == len(offsets) and (not offsets or offsets[0] == before):
+        return []  # a record at every offset: the usual case
+    if offsets and (offsets[0] < before or offsets[-1] >= after):
+        return []  # sought meanwhile: what lies between is not known
+    ranges, at = [], before
+    for offset in [*offsets, after]:
+        if offset > at:
+            ranges.append((at, offset))
+        at = offset + 1
+    return ranges
+
+
+def _note_skipped(faust_consumer: Any, before: dict[Any, int], after: dict[Any, int],
+                  records: Any) -> None:
+    for tp, start in before.items():
+        end = after.get(tp)
+        if end is None or end <= start:
+            continue
+        taken = records.get(tp) or ()
+        if end - start == len(taken):
+            continue  # a record at every offset
+        ranges = skipped_offsets(start, [record.offset for record in taken], end)
+        if ranges:
+            with _skipped_lock:
+                skipped = getattr(faust_consumer, _SKIPPED, None)
+                if skipped is None:
+                    skipped = {}
+                    setattr(faust_consumer, _SKIPPED, skipped)
+                skipped.setdefault(tp, []).extend(ranges)
+
+
+def next_record(consumer: Any, tp: Any, offset: int) -> int:
+    """The first offset from ``offset`` on that is not known to hold no record (a transaction's
+    last marker, after the commit, stays uncommitted until a later record is acked)."""
+    skipped = getattr(consumer, _SKIPPED, None)
+    if not skipped or tp not in skipped:
+        return offset
+    with _skipped_lock:
+        ranges = sorted(skipped[tp])
+    for start, end in ranges:
+        if start <= offset < end:
+            offset = end
+    return offset
+
+
+def _fill_skipped(self: Any, tp: Any, acked: list[int], committed: int) -> None:
+    """Count as acked the offsets from ``committed`` to the last acked one that hold no record
+    (``skipped_offsets``); forget the ranges the commit has passed."""
+    skipped = getattr(self, _SKIPPED, None)
+    if not skipped or tp not in skipped:
+        return
+    last = max(acked)
+    with _skipped_lock:
+        ranges = [(start, end) for start, end in skipped[tp] if end > committed]
+        skipped[tp] = [(start, end) for start, end in ranges if end > last + 1]
+    index = self._acked_index[tp]
+    for start, end in ranges:
+        for offset in range(max(start, committed), min(end, last + 1)):
+            if offset not in index:
+                index.add(offset)
+                acked.append(offset)
 
 
 def _new_offset(self: Any, tp: Any) -> int | None:
     if tp.topic in _GAPLESS:
-        self._gap.pop(tp, None)  # no offset of these topics is a gap: a "gap" is a lost record
+        self._gap.pop(tp, None)  # Faust's gaps include records dropped on the way: not here
         acked = self._acked[tp]
         committed = self._committed_offset[tp]
-        if acked and committed is not None and min(acked) != committed:
-            return None  # the record at the head was not acked: the commit waits for it
+        if acked and committed is not None:
+            _fill_skipped(self, tp, acked, committed)
+            if min(acked) != committed:
+                return None  # the record at the head was not acked: the commit waits for it
     return _original_new_offset(self, tp)  # type: ignore[no-any-return]
 
 

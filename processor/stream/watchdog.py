@@ -26,6 +26,7 @@ from typing import Any
 from processor.domain.stalls import LostRecords, Offsets, check_interval
 from processor.stream import metrics
 from processor.stream.checkpoint import TRANSIENT, exit_for_redelivery, timer_guarded
+from processor.stream.faust_fixes import next_record
 from processor.stream.lag import LAG_TIMEOUT, consumer_lag
 from processor.stream.offsets import (
     committed_offsets,
@@ -175,7 +176,12 @@ async def fetched_offsets(app: Any, topics: dict[str, str],
            if tp.topic in wanted and (active is None or tp in active)]
     committed = await or_start(consumer, committed_offsets(consumer), tps, LAG_TIMEOUT, starts)
     read = read_offsets(consumer)
-    return {tp: Offsets(committed.get(tp), read.get(tp), consumer.highwater(tp)) for tp in tps}
+    acked = getattr(consumer, "_acked", {})
+    return {tp: Offsets(committed.get(tp), read.get(tp), consumer.highwater(tp),
+                        min(acked[tp]) if acked.get(tp) else None,
+                        next_record(consumer, tp, at) if (at := committed.get(tp)) is not None
+                        else None)
+            for tp in tps}
 
 
 def forget_unacked(consumer: Any, tp: Any, offset: int) -> None:

@@ -10,15 +10,19 @@ until it is written, and its guard (processor/stream/watchdog.py) fetches it aga
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from processor.domain.partitioning import partition_for
+from processor.kafka.producer import producer_config
+from processor.stream.watchdog import LOST_AFTER
 from tests.conftest import APP_ID, PARTITIONS
 from tests.helpers import WORKER_COMMAND, http_json, publish, query, start_worker, uid, wait_until
 
@@ -92,5 +96,116 @@ def test_a_lost_record_followed_by_later_ones_is_never_committed_past_and_comes_
                          metrics), metrics
         assert [stored(own_database, m) for m in later] == [1] * len(later)  # once each
         assert "stalled" not in log
+    finally:
+        worker.stop()
+
+
+LOSING_RAW = [sys.executable, "-m", "tests.faults", "lose-first", "telemetry.raw", "--after", "1",
+              "--", *WORKER_COMMAND[3:]]
+
+
+def raw_committed(bootstrap: str, partition: int) -> int | None:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": APP_ID,
+                         "enable.auto.commit": False})
+    try:
+        [tp] = consumer.committed([TopicPartition("telemetry.raw", partition)], timeout=10)
+        return tp.offset if tp.offset >= 0 else None
+    finally:
+        consumer.close()
+
+
+def publish_raw(producer: Producer, values: list[dict[str, Any]], key: bytes,
+                transactions: bool = False) -> set[int]:
+    """Publish each value with ``key`` (so to one partition), each in its own transaction
+    when asked; returns the partitions the broker put them on."""
+    partitions: set[int] = set()
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        assert err is None, err
+        partitions.add(msg.partition())
+
+    for value in values:
+        if transactions:
+            producer.begin_transaction()
+        producer.produce("telemetry.raw", json.dumps(value).encode(), key,
+                         on_delivery=on_delivery)
+        if transactions:
+            producer.commit_transaction(30)
+    producer.flush(30)
+    return partitions
+
+
+def test_a_raw_message_lost_on_the_way_to_the_router_is_never_committed_past(
+        own_broker: str, own_database: str, tmp_path: Path) -> None:
+    meters = [f"RL{uid()}-{i}" for i in range(5)]
+    key = meters[0].encode()  # every message to one raw partition
+    reading = {"kwhConsumedAc": 1.5, "voltage": 230.0, "timestamp": "2026-01-05T00:00:00Z"}
+    worker = start_worker(own_broker, own_database, tmp_path, gateway=False, command=LOSING_RAW,
+                          TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID)
+    producer = Producer(producer_config(own_broker))
+    try:
+        first, lost, *later = meters
+        [partition] = publish_raw(producer, [{"meterId": first, **reading}], key)
+        wait_until(lambda: (raw_committed(own_broker, partition) or 0) > 0,
+                   what="the group's first commit on the raw partition")
+        publish_raw(producer, [{"meterId": lost, **reading}], key)
+        wait_until(lambda: "fault: lose-first loses telemetry.raw" in worker.log(),
+                   what="the fault to take a raw message")
+        head = int(re.findall(r"loses telemetry\.raw p\d+ offset (\d+)", worker.log())[0])
+        for meter in later:  # later messages of the same partition, routed and written
+            publish_raw(producer, [{"meterId": meter, **reading}], key)
+            wait_until(lambda m=meter: stored(own_database, m) == 1,  # type: ignore[misc]
+                       what="a later reading stored")
+        # Faust alone commits past the lost message as soon as the next one is acked
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and stored(own_database, lost) == 0:
+            offset = raw_committed(own_broker, partition)
+            assert offset is not None and offset <= head, (offset, head)
+            time.sleep(0.5)
+        wait_until(lambda: stored(own_database, lost) == 1, timeout=60,
+                   what="the lost reading fetched again and stored")
+        wait_until(lambda: (raw_committed(own_broker, partition) or 0) > head + len(later),
+                   what="the raw commit to move past every message once all are routed")
+        assert worker.proc.poll() is None
+        status, metrics = http_json(f"{worker.direct_url}/metrics")
+        assert status == 200
+        assert re.search(r'energy_redelivered_partitions_total\{topic="telemetry.raw"\} 1\.0',
+                         metrics), metrics
+    finally:
+        worker.stop()
+
+
+def test_a_transactional_producers_markers_are_passed_without_a_refetch(
+        own_broker: str, own_database: str, tmp_path: Path) -> None:
+    """Offsets that hold a transaction's marker are not lost records: the raw commit passes
+    them at once (processor/stream/faust_fixes.py, 4), and the guard never fetches again."""
+    meters = [f"TX{uid()}-{i}" for i in range(6)]
+    key = meters[0].encode()
+    reading = {"kwhConsumedAc": 1.5, "voltage": 230.0, "timestamp": "2026-01-05T00:00:00Z"}
+    worker = start_worker(own_broker, own_database, tmp_path, gateway=False,
+                          TELEMETRY_PARTITIONS=str(PARTITIONS), APP_ID=APP_ID)
+    producer = Producer({**producer_config(own_broker), "transactional.id": f"tx-{uid()}"})
+    producer.init_transactions(30)
+    try:
+        [partition] = publish_raw(producer, [{"meterId": m, **reading} for m in meters], key,
+                                  transactions=True)
+        wait_until(lambda: all(stored(own_database, m) == 1 for m in meters),
+                   what="every transaction's reading stored")
+        probe = Consumer({"bootstrap.servers": own_broker, "group.id": f"probe-{uid()}"})
+        try:
+            _, end = probe.get_watermark_offsets(TopicPartition("telemetry.raw", partition),
+                                                 timeout=10)
+        finally:
+            probe.close()
+        assert end == 2 * len(meters)  # a marker after each record
+        # past every marker but the last: nothing acked after it (as on Apache Kafka, where a
+        # transactional producer's group shows a lag of 1)
+        wait_until(lambda: raw_committed(own_broker, partition) == end - 1, timeout=30,
+                   what="the raw commit to pass every marker between records")
+        time.sleep(LOST_AFTER + 3)  # the guard would have fetched again by now
+        assert raw_committed(own_broker, partition) == end - 1
+        status, metrics = http_json(f"{worker.direct_url}/metrics")
+        assert status == 200
+        assert "energy_redelivered_partitions_total{" not in metrics, metrics
     finally:
         worker.stop()

@@ -131,3 +131,21 @@ def test_a_new_group_a_finished_partition_and_a_new_assignment_are_not_judged() 
         assert lost.observe(stuck, idle=lambda tp: True) == []
         clock.now += 1
     assert lost.observe({}, idle=lambda tp: True) == [] and lost.since == {}
+
+
+def test_a_commit_waiting_at_a_hole_is_redelivered_even_while_its_agent_is_busy() -> None:
+    clock = Clock()
+    lost = LostRecords(15, clock)
+    found = []
+    for k in range(40):  # steady input: the partition's offsets move at every look
+        behind_hole = Offsets(committed=12, read=100 + k, end=200 + k, acked_from=13)
+        in_order = Offsets(committed=50 + k, read=60 + k, end=300, acked_from=50 + k)
+        found += [(k, tp) for tp in lost.observe({"r0": behind_hole, "m0": in_order},
+                                                   idle=lambda tp: False)]
+        clock.now += 1
+    assert found == [(15, ("r0", 12)), (30, ("r0", 12))]  # and again while it stays
+    # a commit that moved on is a new wait, judged from then
+    assert lost.observe({"r0": Offsets(committed=13, read=140, end=240, acked_from=14)},
+                        idle=lambda tp: False) == []
+    assert not Offsets(committed=12, read=20, end=30, acked_from=12).hole
+    assert not Offsets(committed=None, read=20, end=30, acked_from=12).hole

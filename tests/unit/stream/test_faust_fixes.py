@@ -305,11 +305,74 @@ def test_a_gap_in_a_routed_topic_is_a_lost_record_not_a_hole_to_skip() -> None:
 def test_the_commit_moves_on_over_acked_records_and_elsewhere_as_faust_does() -> None:
     faust_fixes.commits_stop_at_a_missing_record({ROUTED.topic})
     assert Consumer._new_offset(committing(12, [12, 13, 14]), ROUTED) == 15
-    raw = TP("telemetry.raw", 0)  # a producer's transaction markers may leave gaps there
+    other = TP("some.other.topic", 0)  # not an agent's topic: Faust's own rule
     state = committing(12, [13, 14])
-    state._acked[raw], state._committed_offset[raw] = state._acked.pop(ROUTED), 12
-    state._acked_index[raw], state._gap[raw] = state._acked_index.pop(ROUTED), state._gap[ROUTED]
-    assert Consumer._new_offset(state, raw) == 15
+    state._acked[other], state._committed_offset[other] = state._acked.pop(ROUTED), 12
+    state._acked_index[other] = state._acked_index.pop(ROUTED)
+    state._gap[other] = state._gap[ROUTED]
+    assert Consumer._new_offset(state, other) == 15
+
+
+def test_offsets_a_fetch_moved_past_without_a_record_are_known_exactly() -> None:
+    skipped = faust_fixes.skipped_offsets
+    assert skipped(10, [10, 11, 12], 13) == []  # a record at every offset
+    assert skipped(10, [], 10) == []
+    # a transaction's marker after each record (measured on the embedded broker)
+    assert skipped(0, [0, 2, 4], 6) == [(0 + 1, 2), (3, 4), (5, 6)]
+    assert skipped(7, [9], 10) == [(7, 9)]  # markers (or compacted records) before the first
+    assert skipped(7, [], 9) == [(7, 9)]  # a fetch of markers only: no record, position moved
+    assert skipped(10, [4, 5], 6) == []  # sought back while the fetch waited: not known
+    assert skipped(10, [12], 11) == []  # a position behind its records: not known
+
+
+def test_a_commit_passes_offsets_without_a_record_and_waits_at_a_lost_one() -> None:
+    faust_fixes.commits_stop_at_a_missing_record({ROUTED.topic})
+    state = committing(1, [2, 4])  # 1 and 3: a producer's transaction markers
+    setattr(state, faust_fixes._SKIPPED, {ROUTED: [(1, 2), (3, 4), (5, 6)]})
+    assert Consumer._new_offset(state, ROUTED) == 5
+    assert getattr(state, faust_fixes._SKIPPED)[ROUTED] == [(5, 6)]  # for the next commit
+    lost = committing(0, [1, 2])  # 0 holds a record (the fetch did not skip it): lost on the way
+    setattr(lost, faust_fixes._SKIPPED, {ROUTED: [(3, 4)]})
+    assert Consumer._new_offset(lost, ROUTED) is None
+
+
+class Position:
+    def __init__(self, position: int | None) -> None:
+        self._position = position
+
+
+class FetchingFrom:
+    """aiokafka's consumer as the fetch sees it: positions, and records that move them."""
+
+    def __init__(self, positions: dict[TP, int], records: dict[TP, list[int]],
+                 after: dict[TP, int]) -> None:
+        self.states = {tp: Position(at) for tp, at in positions.items()}
+        self.records, self.after = records, after
+        assignment = SimpleNamespace(state_value=self.states.get)
+        self._subscription = SimpleNamespace(subscription=SimpleNamespace(assignment=assignment))
+
+    def assignment(self) -> set[TP]:
+        return set(self.states)
+
+    async def fetched(self, *_: Any, **__: Any) -> dict[TP, list[Any]]:
+        for tp, at in self.after.items():
+            self.states[tp]._position = at
+        return {tp: [SimpleNamespace(offset=o) for o in offsets]
+                for tp, offsets in self.records.items()}
+
+
+def test_a_fetch_notes_the_offsets_it_moved_past_without_a_record(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    faust_fixes.commits_stop_at_a_missing_record({ROUTED.topic})
+    plain = TP("telemetry.meter", 3)
+    aiokafka = FetchingFrom({ROUTED: 0, plain: 50}, {ROUTED: [0, 2], plain: [50, 51]},
+                            {ROUTED: 4, plain: 52})
+    monkeypatch.setattr(faust_fixes, "_original_fetch_records", aiokafka.fetched)
+    consumer = SimpleNamespace(_active_partitions={ROUTED, plain}, _buffered_partitions=set())
+    thread = SimpleNamespace(consumer=consumer)
+    records = asyncio.run(faust_fixes._fetch_records(thread, aiokafka, {ROUTED, plain}))
+    assert [r.offset for r in records[ROUTED]] == [0, 2]
+    assert getattr(consumer, faust_fixes._SKIPPED) == {ROUTED: [(1, 2), (3, 4)]}
 
 
 def test_the_project_pins_exactly_the_faust_and_aiokafka_the_patches_accept() -> None:
