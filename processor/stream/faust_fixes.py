@@ -337,8 +337,8 @@ async def _fetch_records(self: Any, consumer: Any, active_partitions: Any,
     active = faust_consumer._active_partitions
     if not records or active is None:
         return records
-    handed = set(active) | set(faust_consumer._buffered_partitions)  # what getmany delivers
-    for tp in [tp for tp in records if tp not in handed]:
+    buffered = faust_consumer._buffered_partitions  # with ``active``: what getmany delivers
+    for tp in [tp for tp in records if tp not in active and tp not in buffered]:
         taken = records.pop(tp)
         if taken and tp in consumer.assignment():
             consumer.seek(tp, taken[0].offset)  # as if they had not been taken
