@@ -1,11 +1,13 @@
 """A record lost between the consumer and its agent, followed by later records of the same
-partition, is never committed past, and the worker fetches it again by itself.
+partition, is never committed past, and the worker fetches it again by itself: on a routed topic
+(a writer's record) and on ``telemetry.raw`` (the router's message).
 
 The loss is injected from outside the product (``python -m tests.faults lose-first``): the
-writer's first record is taken from its stream and dropped, as Faust's consumer did when a
-flow resume emptied the agents' queues (processor/stream/faust_fixes.py). Faust's own commit
-passed such a record as soon as the next one was acked; the worker must hold the commit at it
-until it is written, and its guard (processor/stream/watchdog.py) fetches it again.
+agent's record is taken from its stream and dropped, as Faust's consumer did when a flow resume
+emptied the agents' queues (processor/stream/faust_fixes.py). Faust's own commit passed such a
+record as soon as the next one was acked; the worker must hold the commit at it until it is
+written, and its guard (processor/stream/watchdog.py) fetches it again. Offsets that hold no
+record (a transactional producer's markers) are passed, without a refetch.
 """
 
 from __future__ import annotations
