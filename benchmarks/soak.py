@@ -27,6 +27,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -387,6 +388,86 @@ def group_backlog(bootstrap: str, group: str) -> dict[str, int]:
     return backlog
 
 
+def scan(bootstrap: str, topic: str, find: re.Pattern[bytes],
+         timeout: float = 120) -> list[tuple[int, int, bytes]]:
+    """Every record of ``topic`` whose value ``find`` matches: (partition, offset, value)."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(client_config(bootstrap, **{
+        "group.id": f"soak-trace-{os.getpid()}", "enable.auto.commit": False,
+        "enable.partition.eof": True}))
+    found: list[tuple[int, int, bytes]] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+        open_parts = set(meta.partitions)
+        deadline = time.monotonic() + timeout
+        while open_parts and time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, 0.5):
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        open_parts.discard(msg.partition())
+                    continue
+                value = msg.value() or b""
+                if find.search(value):
+                    found.append((msg.partition() or 0, msg.offset() or 0, value))
+    finally:
+        consumer.close()
+    return found
+
+
+def committed_of(bootstrap: str, group: str, tps: set[tuple[str, int]]) -> dict[str, int]:
+    """The group's committed offset of each (topic, partition): {"topic/p": offset}."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    if not tps:
+        return {}
+    consumer = Consumer(client_config(bootstrap, **{"group.id": group,
+                                                    "enable.auto.commit": False}))
+    try:
+        return {f"{tp.topic}/{tp.partition}": tp.offset for tp in consumer.committed(
+            [TopicPartition(t, p) for t, p in sorted(tps)], timeout=10)}
+    finally:
+        consumer.close()
+
+
+def trace_lost(bootstrap: str, ks: list[int]) -> dict[str, Any]:
+    """Where each lost reading was last seen, to tell the stage that lost it: its raw message
+    (partition, offset), the routed batch that carried it (topic, partition, offset; the COPY
+    row's id and timestamp bytes), a dead letter holding it (with the reason), and the group's
+    commits of those partitions. On raw and not routed: the router's side; routed and not
+    stored: a writer's; not on raw: the producer's or the broker's."""
+    from processor.domain.copy_rows import meter_head, micros, vehicle_head
+
+    readings = {k: reading(k) for k in ks}
+    ids = {k: str(r.get("vehicleId") or r["meterId"]) for k, r in readings.items()}
+    stamps = {k: str(r["timestamp"]) for k, r in readings.items()}
+    by_id = re.compile(b"|".join(re.escape(i.encode()) for i in set(ids.values())))
+    rows = {}
+    for k, r in readings.items():
+        instant = datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+        head = vehicle_head(ids[k]) if "vehicleId" in r else meter_head(ids[k])
+        rows[k] = head + struct.pack(">iq", 8, micros(instant))
+    by_row = re.compile(b"|".join(re.escape(row) for row in rows.values()))
+    raw = scan(bootstrap, RAW, by_id)
+    routed = {kind.topic: scan(bootstrap, kind.topic, by_row) for kind in KINDS.values()}
+    dlq = scan(bootstrap, DLQ, by_id)
+    traces: dict[str, Any] = {}
+    partitions: set[tuple[str, int]] = set()
+    for k in ks:
+        name, stamp, row = ids[k].encode(), stamps[k].encode(), rows[k]
+        seen_raw = [(p, o) for p, o, v in raw if name in v and stamp in v]
+        seen_routed = [(t, p, o) for t, found in routed.items() for p, o, v in found if row in v]
+        letters = [json.loads(v).get("reason") for _, _, v in dlq
+                   if name in v and stamp in v]
+        partitions.update((RAW, p) for p, _ in seen_raw)
+        partitions.update((t, p) for t, p, _ in seen_routed)
+        traces[str(k)] = {"raw": seen_raw, "routed": seen_routed, "dead_letters": letters}
+    traces["committed"] = committed_of(bootstrap, APP_ID, partitions)
+    return traces
+
+
 def dead_lettered_markers(bootstrap: str, timeout: float = 60) -> tuple[set[str], int]:
     """The hostile markers found in the dead-letter topic, and how many records it holds."""
     from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -590,6 +671,11 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     if result["lost_readings"]:
         log(f"soak: lost readings (first {len(result['lost_readings'])}): "
             f"{result['lost_readings']}")
+        try:
+            result["lost_traced"] = trace_lost(bootstrap, lost_ks[:20])
+            log(f"soak: where the lost readings were last seen: {result['lost_traced']}")
+        except Exception as exc:  # noqa: BLE001 - a diagnosis must not lose the run's figures
+            log(f"soak: tracing the lost readings failed: {exc!r}")
     for line in result["unexpected_exits"]:
         log(f"soak: unexpected: {line}")
     return result
