@@ -410,8 +410,8 @@ def skipped_offsets(before: int, offsets: list[int], after: int) -> list[tuple[i
     """The offsets a fetch moved a partition's position past without handing over a record
     (``[start, end)`` ranges): a fetch from ``before`` that returned records at ``offsets`` and
     left the position at ``after``. aiokafka moves past offsets that hold no record it hands
-    over: a transaction's marker, an aborted or compacted record. None when the position was
-    moved meanwhile (a seek: the records do not start at ``before``)."""
+    over: a transaction's marker, an aborted or compacted record. Nothing when the position
+    was moved meanwhile (a seek: the records do not lie between ``before`` and ``after``)."""
     if after - before == len(offsets) and (not offsets or offsets[0] == before):
         return []  # a record at every offset: the usual case
     if offsets and (offsets[0] < before or offsets[-1] >= after):
