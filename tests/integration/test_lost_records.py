@@ -34,12 +34,12 @@ LOSING = [sys.executable, "-m", "tests.faults", "lose-first", "telemetry.meter",
           "--", *WORKER_COMMAND[3:]]
 
 
-def committed(bootstrap: str, partition: int) -> int | None:
-    """The offset the workers' group committed on telemetry.meter's ``partition``."""
+def committed(bootstrap: str, partition: int, topic: str = "telemetry.meter") -> int | None:
+    """The offset the workers' group committed on ``topic``'s ``partition``."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": APP_ID,
                          "enable.auto.commit": False})
     try:
-        [tp] = consumer.committed([TopicPartition("telemetry.meter", partition)], timeout=10)
+        [tp] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
         return tp.offset if tp.offset >= 0 else None
     finally:
         consumer.close()
@@ -107,13 +107,7 @@ LOSING_RAW = [sys.executable, "-m", "tests.faults", "lose-first", "telemetry.raw
 
 
 def raw_committed(bootstrap: str, partition: int) -> int | None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": APP_ID,
-                         "enable.auto.commit": False})
-    try:
-        [tp] = consumer.committed([TopicPartition("telemetry.raw", partition)], timeout=10)
-        return tp.offset if tp.offset >= 0 else None
-    finally:
-        consumer.close()
+    return committed(bootstrap, partition, "telemetry.raw")
 
 
 def publish_raw(producer: Producer, values: list[dict[str, Any]], key: bytes,
