@@ -16,6 +16,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,31 @@ def stored(dsn: str, meter: str) -> int:
                      (meter,))[0][0])
 
 
+def lose_then_heal(worker: Any, dsn: str, topic: str, send: Callable[[str], Any],
+                   committed_at: Callable[[], int | None], lost: str, later: list[str]) -> None:
+    """Send ``lost`` (the fault drops it on its way to ``topic``'s agent), then ``later``, one
+    record each on the same partition, each stored. Faust alone would commit past the lost
+    record as soon as a later one is acked: the commit must hold at it until it is fetched
+    again and stored, then move past them all."""
+    send(lost)
+    wait_until(lambda: f"fault: lose-first loses {topic}" in worker.log(),
+               what=f"the fault to take a record of {topic}")
+    head = int(re.findall(rf"loses {re.escape(topic)} p\d+ offset (\d+)", worker.log())[0])
+    for meter in later:
+        send(meter)
+        wait_until(lambda m=meter: stored(dsn, m) == 1,  # type: ignore[misc]
+                   what="a later reading stored")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and stored(dsn, lost) == 0:
+        offset = committed_at()
+        assert offset is not None and offset <= head, (offset, head)
+        time.sleep(0.5)
+    wait_until(lambda: stored(dsn, lost) == 1, timeout=60,
+               what="the lost reading fetched again and stored")
+    wait_until(lambda: (committed_at() or 0) > head + len(later),
+               what="the commit to move past every record once all are written")
+
+
 def test_a_lost_record_followed_by_later_ones_is_never_committed_past_and_comes_again(
         own_broker: str, own_database: str, tmp_path: Path) -> None:
     first, lost, *later = same_partition(f"ML{uid()}", 5)
@@ -70,24 +96,9 @@ def test_a_lost_record_followed_by_later_ones_is_never_committed_past_and_comes_
         publish(own_broker, [{"meterId": first, **reading}])
         wait_until(lambda: (committed(own_broker, partition) or 0) > 0,
                    what="the group's first commit on the partition")
-        publish(own_broker, [{"meterId": lost, **reading}])
-        wait_until(lambda: "fault: lose-first loses telemetry.meter" in worker.log(),
-                   what="the fault to take the first routed record")
-        head = int(re.findall(r"loses telemetry\.meter p\d+ offset (\d+)", worker.log())[0])
-        for meter in later:  # one routed record each, after the lost one, same partition
-            publish(own_broker, [{"meterId": meter, **reading}])
-            wait_until(lambda m=meter: stored(own_database, m) == 1,  # type: ignore[misc]
-                       what="a later reading stored")
-        # later records are written and acked: Faust alone would commit past the lost one now
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and stored(own_database, lost) == 0:
-            offset = committed(own_broker, partition)
-            assert offset is not None and offset <= head, (offset, head)
-            time.sleep(0.5)
-        wait_until(lambda: stored(own_database, lost) == 1, timeout=60,
-                   what="the lost reading fetched again and stored")
-        wait_until(lambda: (committed(own_broker, partition) or 0) > head + len(later),
-                   what="the commit to move past every record once all are written")
+        lose_then_heal(worker, own_database, "telemetry.meter",
+                       lambda m: publish(own_broker, [{"meterId": m, **reading}]),
+                       lambda: committed(own_broker, partition), lost, later)
         assert worker.proc.poll() is None  # healed in place: no exit, no restart
         log = worker.log()
         assert re.search(r"meter_writer: telemetry\.meter p\d+ has records from offset \d+ on "
@@ -144,24 +155,9 @@ def test_a_raw_message_lost_on_the_way_to_the_router_is_never_committed_past(
         [partition] = publish_raw(producer, [{"meterId": first, **reading}], key)
         wait_until(lambda: (raw_committed(own_broker, partition) or 0) > 0,
                    what="the group's first commit on the raw partition")
-        publish_raw(producer, [{"meterId": lost, **reading}], key)
-        wait_until(lambda: "fault: lose-first loses telemetry.raw" in worker.log(),
-                   what="the fault to take a raw message")
-        head = int(re.findall(r"loses telemetry\.raw p\d+ offset (\d+)", worker.log())[0])
-        for meter in later:  # later messages of the same partition, routed and written
-            publish_raw(producer, [{"meterId": meter, **reading}], key)
-            wait_until(lambda m=meter: stored(own_database, m) == 1,  # type: ignore[misc]
-                       what="a later reading stored")
-        # Faust alone commits past the lost message as soon as the next one is acked
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and stored(own_database, lost) == 0:
-            offset = raw_committed(own_broker, partition)
-            assert offset is not None and offset <= head, (offset, head)
-            time.sleep(0.5)
-        wait_until(lambda: stored(own_database, lost) == 1, timeout=60,
-                   what="the lost reading fetched again and stored")
-        wait_until(lambda: (raw_committed(own_broker, partition) or 0) > head + len(later),
-                   what="the raw commit to move past every message once all are routed")
+        lose_then_heal(worker, own_database, "telemetry.raw",
+                       lambda m: publish_raw(producer, [{"meterId": m, **reading}], key),
+                       lambda: raw_committed(own_broker, partition), lost, later)
         assert worker.proc.poll() is None
         status, metrics = http_json(f"{worker.direct_url}/metrics")
         assert status == 200
