@@ -36,6 +36,7 @@ from processor.stream import (
 )
 from processor.stream.checkpoint import timer_guarded
 from processor.stream.faust_fixes import (
+    acks_mean_processed,
     commits_stop_at_a_missing_record,
     fetch_max_wait,
     fetches_hand_over_what_they_take,
@@ -78,6 +79,7 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     fetches_hand_over_what_they_take()  # no record taken from aiokafka and then dropped
     # never commit past a record no agent finished: only past offsets that hold none
     commits_stop_at_a_missing_record([topics.RAW, *(kind.topic for kind in KINDS.values())])
+    acks_mean_processed()  # and on those topics, no ack of a record a stream skipped
     app = faust_app(settings)
     raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")

@@ -1,4 +1,4 @@
-"""Six adjustments to Faust (faust-streaming 0.15), installed by ``build_app``.
+"""Seven adjustments to Faust (faust-streaming 0.15), installed by ``build_app``.
 
 1. ``seek_before_resume``: a fix for a race in Faust's recovery: stream partitions were resumed
 before they were sought to their committed offsets.
@@ -94,14 +94,35 @@ whose commits may pass a gap, the same drop lost readings (103 in a 16-minute so
 start-of-partition question of adjustment 4 lost readings this way, by making the window
 longer. Now a fetch asks for a copy of the set, nothing when it is empty, and a partition that
 left the set while the fetch waited is put back where its records began.
+
+7. ``acks_mean_processed``: on the agents' topics an ack counts only when an agent makes it,
+after everything the record made is stored (``processed()``, around ``checkpoint``'s acks).
+Faust's pure-Python stream iterator acks a record its stream skipped without processing
+(faust/streams.py ``_py_aiter``, "We want to ack the filtered out message"): one taken from an
+agent's queue while a rebalance holds the flow, or fetched in an older generation of the group.
+Such a record can reach a queue after the rebalance emptied it: the conductor waits to put a
+record into a full queue; when the agent takes one, the waiting put is woken; if the
+rebalance's ``flow_control.clear()`` comes before the put runs, it empties the queue and cancels
+the putters still waiting, but not the woken one, which then puts its record into the emptied
+queue. The stream skips it, acks it, and the commit passes a record no agent processed (both
+reproduced on demand in tests/unit/stream/test_acks.py). Faust's compiled iterator
+(faust/_cython/streams.pyx, used when the wheel's extension loads, as on the platforms we ship
+for) skips without acking, so the commit waits and the record is fetched again: there the
+adjustment never acts, and its counter (``energy_unprocessed_acks_refused_total``) is a guard
+that reads 0. Under the pure-Python iterator (``NO_CYTHON=1``, or a platform without the
+compiled extension) the ack is refused and counted, and the record is fetched again after the
+rebalance's seek, as with the compiled one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib.metadata import version
 from typing import Any
 
@@ -111,6 +132,9 @@ from faust.transport.consumer import Consumer, ensure_TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from processor.errors import StartupError
+from processor.stream import metrics
+
+log = logging.getLogger(__name__)
 
 # The Faust code these adjustments were written against (faust-streaming 0.15.3): the first 16
 # hex digits of the SHA-256 of each patched method's source. Another version's code may order
@@ -127,6 +151,7 @@ PATCHED_SOURCES = {
     "AIOKafkaConsumerThread._fetch_records": "39a2c6c79fc1455a",
     "Recovery.revoke": "779302ebfab0b2db",
     "Recovery._build_offsets": "27eec86be06cb51f",
+    "Consumer.ack": "5fcf41cf45153475",
 }
 # fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
 AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
@@ -494,3 +519,37 @@ def commits_stop_at_a_missing_record(gapless: Iterable[str]) -> None:
         return
     check_faust()
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+_original_ack = Consumer.ack
+_PROCESSED: ContextVar[bool] = ContextVar("acks_of_processed_records", default=False)
+
+
+@contextmanager
+def processed() -> Iterator[None]:
+    """Around an agent's acks of records whose every product is stored: on the gapless topics
+    only these acks count (adjustment 7)."""
+    token = _PROCESSED.set(True)
+    try:
+        yield
+    finally:
+        _PROCESSED.reset(token)
+
+
+def _ack(self: Any, message: Any) -> bool:
+    if message.topic in _GAPLESS and not _PROCESSED.get():
+        metrics.UNPROCESSED_ACKS.labels(message.topic).inc()
+        log.warning("refused Faust's ack of %s[%d]@%d: its stream skipped it unprocessed (a "
+                    "rebalance held the flow); the commit waits for it, and it is fetched again",
+                    message.topic, message.partition, message.offset)
+        return False
+    return _original_ack(self, message)  # type: ignore[no-any-return]
+
+
+def acks_mean_processed() -> None:
+    """Install adjustment 7 (idempotent), after checking the code it patches. Its topics are
+    adjustment 4's ``gapless`` ones."""
+    if Consumer.ack is _ack:
+        return
+    check_faust()
+    Consumer.ack = _ack  # type: ignore[method-assign]

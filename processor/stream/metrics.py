@@ -79,10 +79,17 @@ CHANGELOG_READ_LIVE = Counter(
     "table. 0 in normal operation: the writers set the tables themselves, and the changelog "
     "partitions are only read while a recovery runs (processor/stream/faust_fixes.py, 3).",
     ["table"])
+UNPROCESSED_ACKS = Counter(
+    "energy_unprocessed_acks_refused_total",
+    "Acks Faust made of records on the agents' topics that no agent processed (a stream's skip "
+    "during a rebalance), refused so the commit waits for the record, by topic. 0 with Faust's "
+    "compiled stream iterator, which skips without acking (processor/stream/faust_fixes.py, 7).",
+    ["topic"])
 # Counters of guards that must never have to act: each reads 0 on a healthy worker (the test
 # suite's session worker and the chaos soak fail otherwise).
 GUARDS = ("energy_redelivered_partitions_total", "energy_timer_errors_total",
-          "energy_changelog_records_read_outside_recovery_total")
+          "energy_changelog_records_read_outside_recovery_total",
+          "energy_unprocessed_acks_refused_total")
 ROUTER_PAUSES = Counter(
     "energy_router_pauses_total",
     "Times the router stopped taking telemetry.raw because the routed records waiting for "
