@@ -59,7 +59,13 @@ guessed from a gap: those aiokafka's position moved past in a fetch without hand
 record (``skipped_offsets``; measured on the embedded broker: a transactional producer's three
 one-record transactions took offsets 0, 2 and 4, its markers 1, 3 and 5). Where a fetch could
 not tell (a seek while it waited), the commit waits, the guard fetches again from the commit,
-and that fetch tells. The head is the group's committed offset, so a partition the group never
+and that fetch tells. A revocation keeps the rule: Faust's ``on_partitions_revoked`` forgets a
+revoked partition's committed offset and acks before it waits for the agents' batches in flight
+and commits their acks, and with no committed offset known that commit passed any hole below
+them (tests/unit/stream/test_revoke_commit.py: committed 100, 101-150 acked, 151-160 acked in
+flight: Faust committed 161). Both are kept while the revocation runs and put back for its
+commit; acks older than a partition's commit (made after a revocation, committed by another
+worker since) are dropped. The head is the group's committed offset, so a partition the group never
 committed on (a new group's first records) is not covered: Faust's commit there starts at the
 first acked record. Setting its head at the start for such partitions (a ListOffsets call while
 the streams were being sought) was tried and taken out: with it the kill -9 test lost 795
@@ -152,6 +158,7 @@ PATCHED_SOURCES = {
     "Recovery.revoke": "779302ebfab0b2db",
     "Recovery._build_offsets": "27eec86be06cb51f",
     "Consumer.ack": "5fcf41cf45153475",
+    "Consumer.on_partitions_revoked": "d04b7ae72c6fc206",
 }
 # fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
 AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
@@ -174,6 +181,8 @@ def _originals() -> dict[str, Callable[..., Any]]:
         "AIOKafkaConsumerThread._fetch_records": _original_fetch_records,
         "Recovery.revoke": _original_revoke,
         "Recovery._build_offsets": _original_build_offsets,
+        "Consumer.ack": _original_ack,
+        "Consumer.on_partitions_revoked": _original_on_partitions_revoked,
     }
 
 
@@ -500,16 +509,56 @@ def _fill_skipped(self: Any, tp: Any, acked: list[int], committed: int) -> None:
                 acked.append(offset)
 
 
+def _restore_revoked(self: Any, tp: Any, acked: list[int]) -> int | None:
+    """The commit and acks a revocation took from ``tp`` while it runs (``_kept_while_revoking``),
+    put back for its own commit: the partition's committed offset, and then the acks it had."""
+    kept = getattr(self, _REVOKING, None)
+    if not kept or tp not in kept:
+        return None
+    committed, earlier = kept.pop(tp)
+    self._committed_offset[tp] = committed
+    index = self._acked_index[tp]
+    for offset in earlier:
+        if offset not in index:
+            index.add(offset)
+            acked.append(offset)
+    return committed  # type: ignore[no-any-return]
+
+
 def _new_offset(self: Any, tp: Any) -> int | None:
     if tp.topic in _GAPLESS:
         self._gap.pop(tp, None)  # Faust's gaps include records dropped on the way: not here
         acked = self._acked[tp]
         committed = self._committed_offset[tp]
+        if committed is None:
+            committed = _restore_revoked(self, tp, acked)
         if acked and committed is not None:
+            if min(acked) < committed:  # acked after a revocation, committed by another since
+                self._acked_index[tp].difference_update(o for o in acked if o < committed)
+                acked[:] = [offset for offset in acked if offset >= committed]
+                if not acked:
+                    return None
             _fill_skipped(self, tp, acked, committed)
             if min(acked) != committed:
                 return None  # the record at the head was not acked: the commit waits for it
     return _original_new_offset(self, tp)  # type: ignore[no-any-return]
+
+
+_original_on_partitions_revoked = Consumer.on_partitions_revoked
+_REVOKING = "_gapless_revoking"  # consumer attribute: tp -> (committed, acked) while revoking
+
+
+async def _kept_while_revoking(self: Any, revoked: set[Any]) -> None:
+    """Faust's revocation forgets each revoked partition's committed offset and acks, and then
+    waits for the agents' batches in flight and commits their acks: with no committed offset
+    known, its commit passed any record missing below them. Kept here for that commit."""
+    setattr(self, _REVOKING, {
+        tp: (self._committed_offset.get(tp), list(self._acked.get(tp, ())))
+        for tp in revoked if tp.topic in _GAPLESS and self._committed_offset.get(tp) is not None})
+    try:
+        await _original_on_partitions_revoked(self, revoked)
+    finally:
+        setattr(self, _REVOKING, {})
 
 
 def commits_stop_at_a_missing_record(gapless: Iterable[str]) -> None:
@@ -519,6 +568,7 @@ def commits_stop_at_a_missing_record(gapless: Iterable[str]) -> None:
         return
     check_faust()
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+    Consumer.on_partitions_revoked = _kept_while_revoking  # type: ignore[method-assign]
 
 
 _original_ack = Consumer.ack

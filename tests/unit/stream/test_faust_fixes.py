@@ -162,6 +162,7 @@ def test_outside_recovery_nothing_is_deferred(patched: None) -> None:
 
 
 def test_the_installed_faust_is_the_code_the_patch_was_written_for() -> None:
+    assert set(faust_fixes._originals()) == set(faust_fixes.PATCHED_SOURCES)  # each one checked
     assert faust_fixes.changed_methods() == []
     faust_fixes.check_faust()
 
