@@ -9,7 +9,8 @@ day, the ratios far less):
 - batched messages end to end, against PostgreSQL's COPY of the same rows;
 - freshness p99, publish to ``vehicle_live``, at a steady 2,000 readings/s.
 
-Each has a wide floor (``FLOORS``): a benchmark, not a timed test. The floors were set so that
+Each has a wide floor (``FLOORS``): a benchmark, not a timed test. A run that misses one is
+measured once more, and the second run decides (``run``). The floors were set so that
 the code before the fix of the changelog read-back (ce4d6f5) fails and the code after it passes
 ten runs out of ten, on a 2-core VM with other work beside it (2026-12-07, docs/performance.md,
 "The guard"): ce4d6f5 failed 3 runs of 3 on freshness (p99 779, 1,848, 1,687 ms; the worker
@@ -79,25 +80,42 @@ def measure(stack: Stack) -> dict[str, Any]:
     return out
 
 
-def run() -> int:
-    started = time.monotonic()
-    stack = Stack()
-    try:
-        found = measure(stack)
-    finally:
-        stack.close()
-    seconds = time.monotonic() - started
-    verdicts = []
+def passes(found: dict[str, Any]) -> bool:
+    """Every floor met by one run's figures."""
+    return all(floor.passes(found.get(floor.key)) for floor in FLOORS)
+
+
+def report(found: dict[str, Any]) -> None:
     for floor in FLOORS:
         value = found.get(floor.key)
-        ok = floor.passes(value)
         sign = ">=" if floor.higher_is_better else "<="
         shown = "-" if value is None else f"{value:,.2f}"
-        verdicts.append(ok)
-        log(f"bench-check: {floor.label}: {shown} ({'pass' if ok else 'FAIL'}: floor "
-            f"{sign} {floor.limit:g})")
-    passed = all(verdicts)
+        log(f"bench-check: {floor.label}: {shown} "
+            f"({'pass' if floor.passes(value) else 'FAIL'}: floor {sign} {floor.limit:g})")
+
+
+def measured() -> dict[str, Any]:
+    stack = Stack()
+    try:
+        return measure(stack)
+    finally:
+        stack.close()
+
+
+def run() -> int:
+    """One run; a run that misses a floor is measured once more, and the second decides. One
+    run's freshness p99 moves by up to 2x with the host (2026-12-07 evening: 596 and 618 ms in
+    2 runs of 9 at one commit, 283-349 in the others); the slowdown this guards against failed
+    every run (ce4d6f5: 779, 1,848, 1,687 ms), so it fails both."""
+    started = time.monotonic()
+    found = measured()
+    report(found)
+    if not passes(found):
+        log("bench-check: a floor missed; measuring once more, and the second run decides")
+        found = measured()
+        report(found)
+    passed = passes(found)
     summary = ", ".join(f"{f.key} {found.get(f.key)}" for f in FLOORS)
-    print(f"bench-check: {'pass' if passed else 'FAIL'} in {seconds:.0f}s ({summary})",
-          flush=True)
+    print(f"bench-check: {'pass' if passed else 'FAIL'} in {time.monotonic() - started:.0f}s "
+          f"({summary})", flush=True)
     return 0 if passed else 1
