@@ -491,6 +491,15 @@ def next_record(consumer: Any, tp: Any, offset: int) -> int:
     return offset
 
 
+def _count_acked(self: Any, tp: Any, acked: list[int], offsets: Iterable[int]) -> None:
+    """Add ``offsets`` to ``tp``'s acked ones (Faust's list and its index), each once."""
+    index = self._acked_index[tp]
+    for offset in offsets:
+        if offset not in index:
+            index.add(offset)
+            acked.append(offset)
+
+
 def _fill_skipped(self: Any, tp: Any, acked: list[int], committed: int) -> None:
     """Count as acked the offsets from ``committed`` to the last acked one that hold no record
     (``skipped_offsets``); forget the ranges the commit has passed."""
@@ -501,12 +510,8 @@ def _fill_skipped(self: Any, tp: Any, acked: list[int], committed: int) -> None:
     with _skipped_lock:
         ranges = [(start, end) for start, end in skipped[tp] if end > committed]
         skipped[tp] = [(start, end) for start, end in ranges if end > last + 1]
-    index = self._acked_index[tp]
     for start, end in ranges:
-        for offset in range(max(start, committed), min(end, last + 1)):
-            if offset not in index:
-                index.add(offset)
-                acked.append(offset)
+        _count_acked(self, tp, acked, range(max(start, committed), min(end, last + 1)))
 
 
 def _restore_revoked(self: Any, tp: Any, acked: list[int]) -> int | None:
@@ -517,11 +522,7 @@ def _restore_revoked(self: Any, tp: Any, acked: list[int]) -> int | None:
         return None
     committed, earlier = kept.pop(tp)
     self._committed_offset[tp] = committed
-    index = self._acked_index[tp]
-    for offset in earlier:
-        if offset not in index:
-            index.add(offset)
-            acked.append(offset)
+    _count_acked(self, tp, acked, earlier)
     return committed  # type: ignore[no-any-return]
 
 
@@ -553,8 +554,9 @@ async def _kept_while_revoking(self: Any, revoked: set[Any]) -> None:
     waits for the agents' batches in flight and commits their acks: with no committed offset
     known, its commit passed any record missing below them. Kept here for that commit."""
     setattr(self, _REVOKING, {
-        tp: (self._committed_offset.get(tp), list(self._acked.get(tp, ())))
-        for tp in revoked if tp.topic in _GAPLESS and self._committed_offset.get(tp) is not None})
+        tp: (committed, list(self._acked.get(tp, ())))
+        for tp in revoked
+        if tp.topic in _GAPLESS and (committed := self._committed_offset.get(tp)) is not None})
     try:
         await _original_on_partitions_revoked(self, revoked)
     finally:
