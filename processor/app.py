@@ -36,6 +36,7 @@ from processor.stream import (
 )
 from processor.stream.checkpoint import timer_guarded
 from processor.stream.faust_fixes import (
+    COMMIT_EVERY_NEVER,
     acks_mean_processed,
     commits_stop_at_a_missing_record,
     fetch_max_wait,
@@ -119,6 +120,9 @@ def faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         broker_commit_interval=1.0,
+        # Commits come from that timer only, never from the fetch loop, which could hold a
+        # record through a whole rebalance and undo its seek (faust_fixes.py, 8).
+        broker_commit_every=COMMIT_EVERY_NEVER,
         # A fetch is delivered record by record before the next: bounded, so routed records do
         # not wait behind a whole backlog of raw ones (processor/stream/backpressure.py).
         broker_max_poll_records=settings.broker_max_poll_records,

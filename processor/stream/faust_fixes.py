@@ -1,4 +1,5 @@
-"""Seven adjustments to Faust (faust-streaming 0.15), installed by ``build_app``.
+"""Seven adjustments to Faust (faust-streaming 0.15), installed by ``build_app``, and one setting
+(8).
 
 1. ``seek_before_resume``: a fix for a race in Faust's recovery: stream partitions were resumed
 before they were sought to their committed offsets.
@@ -118,6 +119,22 @@ adjustment never acts, and its counter (``energy_unprocessed_acks_refused_total`
 that reads 0. Under the pure-Python iterator (``NO_CYTHON=1``, or a platform without the
 compiled extension) the ack is refused and counted, and the record is fetched again after the
 rebalance's seek, as with the compiled one.
+
+8. ``COMMIT_EVERY_NEVER`` (a setting, ``broker_commit_every``, not a patch): Faust's fetch loop
+(``Consumer._drain_messages``) never commits; the commit timer (``broker_commit_interval``)
+does. Every ``broker_commit_every`` acks (Faust's default 10,000: every few seconds under load)
+the loop awaited a commit between taking a record and handing it over. A rebalance that ran to
+its end meanwhile (the revocation, the new assignment, the seek to the commits) was undone by
+the loop's next step: it handed the record of the old generation over (the stream skips it)
+and set the partition's read offset to it, over the one the seek had set, so the fetch from
+the commit dropped every record below it as already read. The records between the commit and
+that one (those the revocation's ``flow_control.clear()`` had taken from the agent's queue)
+were never processed: a hole at the commit, the first message after a rebalance missing while
+the ones after it are acked, as in the chaos soak of 2026-12-07 14:15 (``telemetry.raw`` p0,
+committed 70,367, acked from 70,368 on). Reproduced on demand in
+tests/unit/stream/test_fetch_loop.py with Faust's own fetch loop. The loop's other awaits (a
+record's hand-over, which ends when a rebalance stops the flow, and a zero sleep) cannot hold a
+record through a whole rebalance.
 """
 
 from __future__ import annotations
@@ -125,6 +142,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -141,6 +159,10 @@ from processor.errors import StartupError
 from processor.stream import metrics
 
 log = logging.getLogger(__name__)
+
+# Adjustment 8: ``broker_commit_every`` for a fetch loop that never commits (Faust commits there
+# once this many acks have been made; the commit timer commits every second regardless).
+COMMIT_EVERY_NEVER = sys.maxsize
 
 # The Faust code these adjustments were written against (faust-streaming 0.15.3): the first 16
 # hex digits of the SHA-256 of each patched method's source. Another version's code may order
