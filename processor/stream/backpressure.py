@@ -41,7 +41,11 @@ comes while a look is in flight starts none.
 
 - A rebalance: Faust makes every assigned partition active again on a new assignment (and
   pauses and resumes them around its recovery), so the hold ends with it: the gate forgets it,
-  and judges nothing while the app is rebalancing or recovering.
+  and judges nothing while the app is rebalancing or recovering, nor acts on a look that was
+  in flight when the rebalance began. (A release then, ``on_buffer_drop``, made a raw
+  partition fetched again while the recovery held it paused, and its first records were
+  thrown away by the recovery's last step: ``faust_fixes.py``, adjustment 9, which now keeps a
+  paused partition paused whoever drops its buffer.)
 - The stall watchdog: a paused router makes no progress on purpose; the gate notes its progress
   at each tick while it holds it paused. A writer that stops writing is still caught (its own
   clock), and then the worker exits as before.
@@ -138,6 +142,8 @@ def register(p: Pipeline) -> None:
         except TRANSIENT as exc:  # judged again at the next tick
             log.debug("router gate: routed lag unavailable: %s", exc)
             return
+        if app.rebalancing or app.in_recovery:  # began while the broker answered: the
+            return  # assignment forgets the hold, and the recovery resumes the partitions
         turn = gate.judge(lag)
         if turn is Turn.PAUSE:
             paused.update(tp for tp in consumer.assignment() if tp.topic == topics.RAW)

@@ -1,4 +1,4 @@
-"""Seven adjustments to Faust (faust-streaming 0.15), installed by ``build_app``, and one setting
+"""Eight adjustments to Faust (faust-streaming 0.15), installed by ``build_app``, and one setting
 (8).
 
 1. ``seek_before_resume``: a fix for a race in Faust's recovery: stream partitions were resumed
@@ -135,6 +135,21 @@ committed 70,367, acked from 70,368 on). Reproduced on demand in
 tests/unit/stream/test_fetch_loop.py with Faust's own fetch loop. The loop's other awaits (a
 record's hand-over, which ends when a rebalance stops the flow, and a zero sleep) cannot hold a
 record through a whole rebalance.
+
+9. ``pauses_hold_through_buffer_drops``: a paused partition stays paused until it is resumed.
+Faust's ``Consumer.on_buffer_drop`` puts a partition back into the fetched set whenever it was
+taken out for a full buffer (``on_buffer_full``: an agent's queue under pressure, or the router
+gate of ``processor/stream/backpressure.py``), without looking whether something paused it
+since; and ``_buffered_partitions`` outlives revocations and pauses. A drop that came while a
+recovery held the stream partitions paused (a gate's look in flight through the rebalance, or a
+queue emptied by the revocation) made one fetched again before the recovery's last step: its
+first records went to its agent's queue, and that step's ``app.flow_control.resume()``, which
+empties every agent queue (``clear_on_resume``), threw away the ones the agent had not taken
+yet, while the consumer had counted them as read. The hole at the commit that adjustment 4
+holds and the guard fetches again: the origin of every one seen (a chaos run of 2026-12-07,
+20:38-20:59: two such clears, of ``telemetry.raw`` p1 at 48,430 and 54,239, each followed 17 s
+later by the guard's refetch of exactly that offset). Now a drop of a paused partition only
+forgets that it was buffered; its resume makes it fetched again.
 """
 
 from __future__ import annotations
@@ -181,6 +196,7 @@ PATCHED_SOURCES = {
     "Recovery._build_offsets": "27eec86be06cb51f",
     "Consumer.ack": "5fcf41cf45153475",
     "Consumer.on_partitions_revoked": "d04b7ae72c6fc206",
+    "Consumer.on_buffer_drop": "4b57e8a418d5ad9c",
 }
 # fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
 AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
@@ -205,6 +221,7 @@ def _originals() -> dict[str, Callable[..., Any]]:
         "Recovery._build_offsets": _original_build_offsets,
         "Consumer.ack": _original_ack,
         "Consumer.on_partitions_revoked": _original_on_partitions_revoked,
+        "Consumer.on_buffer_drop": _original_buffer_drop,
     }
 
 
@@ -627,3 +644,21 @@ def acks_mean_processed() -> None:
         return
     check_faust()
     Consumer.ack = _ack  # type: ignore[method-assign]
+
+
+_original_buffer_drop = Consumer.on_buffer_drop
+
+
+def _buffer_drop(self: Any, tp: Any) -> None:
+    if tp in self._paused_partitions:  # a rebalance (or anyone) paused it: its resume decides
+        self._buffered_partitions.discard(tp)
+        return
+    _original_buffer_drop(self, tp)
+
+
+def pauses_hold_through_buffer_drops() -> None:
+    """Install adjustment 9 (idempotent), after checking the code it patches."""
+    if Consumer.on_buffer_drop is _buffer_drop:
+        return
+    check_faust()
+    Consumer.on_buffer_drop = _buffer_drop  # type: ignore[method-assign]
