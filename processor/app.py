@@ -42,7 +42,7 @@ from processor.stream.faust_fixes import (
     fetch_max_wait,
     fetches_hand_over_what_they_take,
     kept_partitions_recover_nothing,
-    pauses_hold_through_buffer_drops,
+    pauses_end_buffer_holds,
     recovery_reads_to_fetched_end,
     seek_before_resume,
 )
@@ -82,7 +82,7 @@ def build_app(settings: Settings, dsn: str) -> Pipeline:
     # never commit past a record no agent finished: only past offsets that hold none
     commits_stop_at_a_missing_record([topics.RAW, *(kind.topic for kind in KINDS.values())])
     acks_mean_processed()  # and on those topics, no ack of a record a stream skipped
-    pauses_hold_through_buffer_drops()  # a full buffer's drop resumes no paused partition
+    pauses_end_buffer_holds()  # pausing a partition ends its hold for a full buffer
     app = faust_app(settings)
     raw = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")

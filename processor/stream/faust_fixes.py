@@ -129,27 +129,31 @@ the loop's next step: it handed the record of the old generation over (the strea
 and set the partition's read offset to it, over the one the seek had set, so the fetch from
 the commit dropped every record below it as already read. The records between the commit and
 that one (those the revocation's ``flow_control.clear()`` had taken from the agent's queue)
-were never processed: a hole at the commit, the first message after a rebalance missing while
-the ones after it are acked, as in the chaos soak of 2026-12-07 14:15 (``telemetry.raw`` p0,
-committed 70,367, acked from 70,368 on). Reproduced on demand in
-tests/unit/stream/test_fetch_loop.py with Faust's own fetch loop. The loop's other awaits (a
-record's hand-over, which ends when a rebalance stops the flow, and a zero sleep) cannot hold a
-record through a whole rebalance.
+were never processed: a hole at the commit, the first messages after a rebalance missing while
+the ones after them are acked. Reproduced on demand in tests/unit/stream/test_fetch_loop.py
+with Faust's own fetch loop; not seen in a chaos run (a probe of the loop saw no commit of its
+own outlive a rebalance in 70 of them: the holes the soaks met came from 9). The loop's other
+awaits (a record's hand-over, which ends when a rebalance stops the flow, and a zero sleep)
+cannot hold a record through a whole rebalance.
 
-9. ``pauses_hold_through_buffer_drops``: a paused partition stays paused until it is resumed.
-Faust's ``Consumer.on_buffer_drop`` puts a partition back into the fetched set whenever it was
-taken out for a full buffer (``on_buffer_full``: an agent's queue under pressure, or the router
-gate of ``processor/stream/backpressure.py``), without looking whether something paused it
-since; and ``_buffered_partitions`` outlives revocations and pauses. A drop that came while a
-recovery held the stream partitions paused (a gate's look in flight through the rebalance, or a
-queue emptied by the revocation) made one fetched again before the recovery's last step: its
-first records went to its agent's queue, and that step's ``app.flow_control.resume()``, which
-empties every agent queue (``clear_on_resume``), threw away the ones the agent had not taken
-yet, while the consumer had counted them as read. The hole at the commit that adjustment 4
-holds and the guard fetches again: the origin of every one seen (a chaos run of 2026-12-07,
-20:38-20:59: two such clears, of ``telemetry.raw`` p1 at 48,430 and 54,239, each followed 17 s
-later by the guard's refetch of exactly that offset). Now a drop of a paused partition only
-forgets that it was buffered; its resume makes it fetched again.
+9. ``pauses_end_buffer_holds``: a paused partition is neither fetched nor handed over until it
+is resumed. Faust takes a partition out of the fetched set while its agent's queue is full
+(``on_buffer_full``; the router gate of ``processor/stream/backpressure.py`` holds the raw
+partitions the same way) and keeps it in ``_buffered_partitions`` until ``on_buffer_drop`` puts
+it back. That set outlives revocations and pauses, and Faust's ``getmany`` hands over the
+records of any partition in it, paused or not; ``on_buffer_drop`` puts a partition back
+without looking whether something paused it since. So a partition held when a rebalance began
+had its records handed to its agent while the recovery held it paused: before its seek, and
+before the recovery's last step, whose ``app.flow_control.resume()`` empties every agent queue
+(``clear_on_resume``) and threw away those the agent had not taken yet, while the consumer
+counted them as read: the hole at the commit that adjustment 4 holds and the guard fetches
+again, the only kind the chaos soaks met. Found with a probe of the consumer in chaos runs with
+a kill every ~30 s (2026-12-07): a recovery's clear threw away ``telemetry.raw`` p1 48,430 and
+54,239, each fetched again by the guard 17 s later; in another run the four raw partitions a
+worker kept were handed over before their seek (``Offsets``: read offset none since the
+revocation, first records 16,968 and on), and the refetch after the seek was then dropped as
+already read. Now pausing a partition ends its hold, and a hold or its end never touches a
+paused partition; the partition's resume makes it fetched again.
 """
 
 from __future__ import annotations
@@ -197,6 +201,8 @@ PATCHED_SOURCES = {
     "Consumer.ack": "5fcf41cf45153475",
     "Consumer.on_partitions_revoked": "d04b7ae72c6fc206",
     "Consumer.on_buffer_drop": "4b57e8a418d5ad9c",
+    "Consumer.on_buffer_full": "c8961679e0bcdce5",
+    "Consumer.pause_partitions": "27a1c94bdacd54de",
 }
 # fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
 AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
@@ -222,6 +228,8 @@ def _originals() -> dict[str, Callable[..., Any]]:
         "Consumer.ack": _original_ack,
         "Consumer.on_partitions_revoked": _original_on_partitions_revoked,
         "Consumer.on_buffer_drop": _original_buffer_drop,
+        "Consumer.on_buffer_full": _original_buffer_full,
+        "Consumer.pause_partitions": _original_pause,
     }
 
 
@@ -647,18 +655,31 @@ def acks_mean_processed() -> None:
 
 
 _original_buffer_drop = Consumer.on_buffer_drop
+_original_buffer_full = Consumer.on_buffer_full
+_original_pause = Consumer.pause_partitions
+
+
+def _pause_partitions(self: Any, tps: Iterable[Any]) -> None:
+    tps = set(tps)
+    _original_pause(self, tps)
+    self._buffered_partitions.difference_update(tps)  # paused now: its resume decides
+
+
+def _buffer_full(self: Any, tp: Any) -> None:
+    if tp not in self._paused_partitions:
+        _original_buffer_full(self, tp)
 
 
 def _buffer_drop(self: Any, tp: Any) -> None:
-    if tp in self._paused_partitions:  # a rebalance (or anyone) paused it: its resume decides
-        self._buffered_partitions.discard(tp)
-        return
-    _original_buffer_drop(self, tp)
+    if tp not in self._paused_partitions:
+        _original_buffer_drop(self, tp)
 
 
-def pauses_hold_through_buffer_drops() -> None:
+def pauses_end_buffer_holds() -> None:
     """Install adjustment 9 (idempotent), after checking the code it patches."""
     if Consumer.on_buffer_drop is _buffer_drop:
         return
     check_faust()
+    Consumer.pause_partitions = _pause_partitions  # type: ignore[method-assign]
+    Consumer.on_buffer_full = _buffer_full  # type: ignore[method-assign]
     Consumer.on_buffer_drop = _buffer_drop  # type: ignore[method-assign]
