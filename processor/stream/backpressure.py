@@ -42,10 +42,10 @@ comes while a look is in flight starts none.
 - A rebalance: Faust makes every assigned partition active again on a new assignment (and
   pauses and resumes them around its recovery), so the hold ends with it: the gate forgets it,
   and judges nothing while the app is rebalancing or recovering, nor acts on a look that was
-  in flight when the rebalance began. (A release then, ``on_buffer_drop``, made a raw
-  partition fetched again while the recovery held it paused, and its first records were
-  thrown away by the recovery's last step: ``faust_fixes.py``, adjustment 9, which now keeps a
-  paused partition paused whoever drops its buffer.)
+  in flight when the rebalance began. A hold never outlives a pause: Faust kept held
+  partitions apart from paused ones, handed their records over while a recovery held them
+  paused, and a release (``on_buffer_drop``) fetched them again then; their first records were
+  thrown away by the recovery's last step (``faust_fixes.py``, adjustment 9).
 - The stall watchdog: a paused router makes no progress on purpose; the gate notes its progress
   at each tick while it holds it paused. A writer that stops writing is still caught (its own
   clock), and then the worker exits as before.
