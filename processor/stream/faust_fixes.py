@@ -150,10 +150,11 @@ counted them as read: the hole at the commit that adjustment 4 holds and the gua
 again, the only kind the chaos soaks met. Found with a probe of the consumer in chaos runs with
 a kill every ~30 s (2026-12-07): a recovery's clear threw away ``telemetry.raw`` p1 48,430 and
 54,239, each fetched again by the guard 17 s later; in another run the four raw partitions a
-worker kept were handed over before their seek (``Offsets``: read offset none since the
-revocation, first records 16,968 and on), and the refetch after the seek was then dropped as
-already read. Now pausing a partition ends its hold, and a hold or its end never touches a
-paused partition; the partition's resume makes it fetched again.
+worker kept were handed over before their seek (Faust's read offsets still empty since the
+revocation; p5 from 16,968 on), and the refetch after the seek was then dropped as already
+read. Now pausing a partition ends its hold, and a hold or its end never touches a paused
+partition; the partition's resume makes it fetched again. Both halves are reproduced in
+tests/unit/stream/test_buffer_holds.py.
 """
 
 from __future__ import annotations
