@@ -1,4 +1,4 @@
-"""Eight adjustments to Faust (faust-streaming 0.15), installed by ``build_app``, and one setting
+"""Nine adjustments to Faust (faust-streaming 0.15), installed by ``build_app``, and one setting
 (8).
 
 1. ``seek_before_resume``: a fix for a race in Faust's recovery: stream partitions were resumed
@@ -155,6 +155,27 @@ revocation; p5 from 16,968 on), and the refetch after the seek was then dropped 
 read. Now pausing a partition ends its hold, and a hold or its end never touches a paused
 partition; the partition's resume makes it fetched again. Both halves are reproduced in
 tests/unit/stream/test_buffer_holds.py.
+
+10. ``seek_before_resume`` again: a recovery step that a newer rebalance overtook resumes
+nothing. A recovery step (``on_recovery_completed``, ``_resume_streams``) checks the group's
+generation once, before its seek of the stream partitions; the generation changes only at a new
+assignment, seconds after a new rebalance began with its revocation (which stops the flow and
+pauses every partition). A step whose seek ended in between went on as if nothing happened: it
+resumed the flow and the stream partitions, and told the app the rebalance was over, inside
+the new rebalance; the new assignment's partitions could then be handed to the agents before
+its recovery sought them, and its last step's ``flow_control.resume()`` empties the agents'
+queues: the hole adjustment 9 describes, by another door. The step's seek now raises Faust's
+own ``RebalanceAgain`` when a rebalance began after the one the recovery serves (Faust counts
+them as they begin, ``app.rebalancing_count``; ``Recovery.on_rebalance`` notes the count its
+recovery serves), and ``Recovery``'s loop waits for the next assignment as it does when a
+rebalance interrupts a step. Adjustment 1 resumed the deferred partitions when a step was cut
+short ("as Faust would have"); but Faust resumed them before the new rebalance paused them, and
+a step is only cut short after the new assignment paused them, so resuming them then undid that
+pause. A step cut short now resumes nothing; the next recovery seeks, then resumes. Counted in
+``energy_recovery_steps_overtaken_total``. Found by reading the code after the chaos runs of
+2026-12-07 (not seen in them); both are played with Faust's ``Recovery`` in
+tests/unit/stream/test_faust_fixes.py, and on Faust's own step the overtaken seek is followed by
+the flow's resume.
 """
 
 from __future__ import annotations
@@ -171,7 +192,7 @@ from importlib.metadata import version
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from faust.tables.recovery import Recovery
+from faust.tables.recovery import RebalanceAgain, Recovery
 from faust.transport.consumer import Consumer, ensure_TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
@@ -204,6 +225,7 @@ PATCHED_SOURCES = {
     "Consumer.on_buffer_drop": "4b57e8a418d5ad9c",
     "Consumer.on_buffer_full": "c8961679e0bcdce5",
     "Consumer.pause_partitions": "27a1c94bdacd54de",
+    "Recovery.on_rebalance": "aa4d997a1795ceae",
 }
 # fetch_max_wait sets this attribute of aiokafka's consumer before it starts; start() reads it.
 AIOKAFKA_READS = "fetch_max_wait_ms=self._fetch_max_wait_ms"
@@ -231,6 +253,7 @@ def _originals() -> dict[str, Callable[..., Any]]:
         "Consumer.on_buffer_drop": _original_buffer_drop,
         "Consumer.on_buffer_full": _original_buffer_full,
         "Consumer.pause_partitions": _original_pause,
+        "Recovery.on_rebalance": _original_on_rebalance,
     }
 
 
@@ -260,6 +283,11 @@ _DEFERRED = "_resume_deferred_until_seek"  # consumer attribute: set of TPs, whi
 
 _original_resume = Consumer.resume_partitions
 _original_seek = Consumer.perform_seek
+_original_on_rebalance = Recovery.on_rebalance
+# Adjustment 10: the consumer attribute (app, rebalance count) of the recovery step running, and
+# the Recovery attribute: the count of the rebalance the coming recovery serves.
+_SERVING = "_recovery_step_serves"
+_SERVES = "_recovery_serves_rebalance"
 
 
 def _resume_partitions(self: Any, tps: Iterable[Any]) -> None:
@@ -270,11 +298,11 @@ def _resume_partitions(self: Any, tps: Iterable[Any]) -> None:
         deferred.update(tps)
 
 
-def _release(consumer: Any) -> None:
+def _release(consumer: Any, resume: bool = True) -> None:
     deferred = getattr(consumer, _DEFERRED, None)
     if deferred is not None:
         setattr(consumer, _DEFERRED, None)
-        if deferred:
+        if deferred and resume:
             _original_resume(consumer, deferred)
 
 
@@ -282,8 +310,16 @@ async def _perform_seek(self: Any) -> None:
     deferred = getattr(self, _DEFERRED, None)
     if deferred is None:
         await _original_seek(self)
-    else:  # resumed by ``_seek_first`` once the recovery step is over (see there)
-        await _seek_streams(self, deferred)
+        return
+    # resumed by ``_seek_first`` once the recovery step is over (see there)
+    await _seek_streams(self, deferred)
+    app, served = getattr(self, _SERVING)
+    if app.rebalancing_count != served:  # adjustment 10: a newer rebalance has begun
+        metrics.RECOVERY_STEPS_OVERTAKEN.inc()
+        log.info("A recovery step was overtaken by a new rebalance (%d since the one it "
+                 "serves): its stream partitions stay paused for the next recovery",
+                 app.rebalancing_count - served)
+        raise RebalanceAgain()
 
 
 async def _seek_streams(self: Any, resuming: set[Any]) -> None:
@@ -355,10 +391,17 @@ def _seek_first(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
     async def recovering(self: Any, generation_id: int = 0) -> None:
         consumer = self.app.consumer
         setattr(consumer, _DEFERRED, set())
+        setattr(consumer, _SERVING,
+                (self.app, getattr(self, _SERVES, self.app.rebalancing_count)))
+        ran_to_its_end = False
         try:
             await method(self, generation_id)
-        finally:  # also when a new rebalance interrupts: resume as Faust would have
-            _release(consumer)
+            ran_to_its_end = True
+        finally:
+            # Cut short (a new rebalance, adjustment 10; or the service stopping), the step
+            # resumes nothing: the new rebalance has paused what it assigned, and its own
+            # recovery resumes the partitions after seeking them.
+            _release(consumer, resume=ran_to_its_end)
         if self.app.consumer_generation_id == generation_id:
             # the step ran to its end (it returns early when a rebalance came meanwhile): every
             # active changelog partition was read to its end (adjustment 5)
@@ -370,11 +413,21 @@ def _seek_first(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
     return recovering
 
 
+async def _on_rebalance(self: Any, assigned: set[Any], revoked: set[Any],
+                        newly_assigned: set[Any], generation_id: int = 0) -> None:
+    # Faust counts a rebalance when it begins (the revocation, ``app.on_rebalance_start``);
+    # this is the count of the one the coming recovery serves (adjustment 10).
+    setattr(self, _SERVES, self.app.rebalancing_count)
+    await _original_on_rebalance(self, assigned, revoked, newly_assigned, generation_id)
+
+
 def seek_before_resume() -> None:
-    """Install the fix (idempotent), after checking the code it patches (``check_faust``)."""
+    """Install adjustments 1 and 10 (idempotent), after checking the code they patch
+    (``check_faust``)."""
     if getattr(Recovery, "_seek_before_resume", False):
         return
     check_faust()
+    Recovery.on_rebalance = _on_rebalance  # type: ignore[method-assign]
     Consumer.resume_partitions = _resume_partitions  # type: ignore[method-assign,assignment]
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign,assignment]
     Recovery._resume_streams = _seek_first(Recovery._resume_streams)  # type: ignore[method-assign,assignment]

@@ -85,6 +85,12 @@ UNPROCESSED_ACKS = Counter(
     "during a rebalance), refused so the commit waits for the record, by topic. 0 with Faust's "
     "compiled stream iterator, which skips without acking (processor/stream/faust_fixes.py, 7).",
     ["topic"])
+RECOVERY_STEPS_OVERTAKEN = Counter(
+    "energy_recovery_steps_overtaken_total",
+    "Recovery steps whose seek of the stream partitions ended after a newer rebalance had "
+    "begun, so they resumed nothing: the newer rebalance's recovery seeks and resumes the "
+    "partitions (processor/stream/faust_fixes.py, 10). Not a fault: a sign of rebalances "
+    "close together.")
 # Counters of guards that must never have to act: each reads 0 on a healthy worker (the test
 # suite's session worker and the chaos soak fail otherwise).
 GUARDS = ("energy_redelivered_partitions_total", "energy_timer_errors_total",

@@ -135,8 +135,13 @@ def test_without_the_patch_faust_resumes_before_it_seeks(app: faust.App) -> None
                                   ("sought", frozenset({STREAM_0, STREAM_1}))]
 
 
-def test_a_rebalance_during_recovery_releases_the_deferred_partitions(
+def test_a_step_cut_short_by_a_rebalance_leaves_its_partitions_paused(
         patched: None, app: faust.App) -> None:
+    """A new assignment interrupts the step's seek (``RebalanceAgain``: Faust's ``_wait`` sees
+    the new recovery's start, which comes after ``_on_partitions_assigned`` paused what it
+    assigned). Faust's own order had resumed the partitions before that pause, so they end
+    paused; resuming them now would undo the new rebalance's pause, and its recovery would
+    hand their records over before its seek. So nothing is resumed."""
     consumer = RecordingConsumer({STREAM_0: 120, STREAM_1: 7})
     recovery = recovery_with(app, consumer)
 
@@ -147,12 +152,71 @@ def test_a_rebalance_during_recovery_releases_the_deferred_partitions(
     recovery._wait = interrupted  # type: ignore[method-assign]
     with pytest.raises(RebalanceAgain):
         asyncio.run(recovery._resume_streams())
-    # resumed as Faust would have: the next recovery seeks them again
-    assert consumer.steps == [("resumed", frozenset({STREAM_0, STREAM_1}))]
+    assert consumer.steps == []  # still paused: the next recovery seeks, then resumes them
     assert getattr(consumer, faust_fixes._DEFERRED) is None
     # and outside recovery, resuming is not deferred any more
     consumer.resume_partitions({CHANGELOG})
     assert CHANGELOG in consumer._active_partitions
+
+
+class RevokedWhileSeeking(RecordingConsumer):
+    """A consumer whose group begins a new rebalance while the recovery step's seek waits for
+    the committed offsets: Faust's rebalance listener counts it (``app.on_rebalance_start``,
+    from the consumer's thread) and the app's revocation handler stops the flow, before the
+    new assignment (and so before anything Faust's recovery step checks changes)."""
+
+    def __init__(self, committed: dict[TP, int | None], app: faust.App) -> None:
+        super().__init__(committed)
+        self.faust_app = app
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        self.faust_app.on_rebalance_start()
+        self.steps.append(("revoked", None))
+        return await super().seek_to_committed()
+
+
+def revoked_while_seeking(app: faust.App) -> tuple[RevokedWhileSeeking, Recovery]:
+    app.tables = Mock(on_rebalance_start=Mock())  # type: ignore[misc]
+    consumer = RevokedWhileSeeking({STREAM_0: 120, STREAM_1: 7}, app)
+    recovery = recovery_with(app, consumer)
+    app.assignor.assigned_standbys = Mock(return_value=set())  # type: ignore[method-assign]
+    app.assignor.assigned_actives = Mock(return_value=set())  # type: ignore[method-assign]
+    # the rebalance this recovery serves: its assignment reaches the recovery
+    asyncio.run(recovery.on_rebalance(set(), set(), set(), app.consumer_generation_id))
+    return consumer, recovery
+
+
+@pytest.mark.parametrize("step", ["_resume_streams", "on_recovery_completed"])
+def test_a_step_overtaken_by_a_new_rebalance_resumes_nothing(patched: None, app: faust.App,
+                                                             step: str) -> None:
+    consumer, recovery = revoked_while_seeking(app)
+    before = faust_fixes.metrics.RECOVERY_STEPS_OVERTAKEN._value.get()
+    with pytest.raises(RebalanceAgain):  # Faust's recovery loop waits for the next assignment
+        asyncio.run(getattr(recovery, step)(app.consumer_generation_id))
+    assert consumer.steps == [("revoked", None), ("sought", frozenset())]
+    app.flow_control.resume.assert_not_called()  # the revocation's stop of the flow holds
+    app.on_rebalance_end.assert_not_called()  # and the app still knows it is rebalancing
+    assert not recovery.completed.is_set()
+    assert getattr(consumer, faust_fixes._DEFERRED) is None
+    assert faust_fixes.metrics.RECOVERY_STEPS_OVERTAKEN._value.get() == before + 1
+
+
+def test_on_faust_code_an_overtaken_step_resumes_the_flow_inside_the_new_rebalance(
+        app: faust.App) -> None:
+    """What adjustment 10 is for, on Faust's own step: it checks the group's generation only
+    before its seek, and the generation changes only at the new assignment, so a step whose
+    seek ends after a revocation resumes the flow and the partitions that revocation stopped,
+    and tells the app the rebalance is over."""
+    consumer, recovery = revoked_while_seeking(app)
+    consumer.resume_partitions = (  # type: ignore[method-assign]
+        lambda tps: faust_fixes._original_resume(consumer, tps))
+    consumer.perform_seek = lambda: faust_fixes._original_seek(consumer)  # type: ignore
+    original = faust_fixes._originals()["Recovery.on_recovery_completed"]
+    asyncio.run(original(recovery, app.consumer_generation_id))
+    assert consumer.steps == [("resumed", frozenset({STREAM_0, STREAM_1})), ("revoked", None),
+                              ("sought", frozenset({STREAM_0, STREAM_1})), ("flow", None)]
+    app.flow_control.resume.assert_called_once()
+    app.on_rebalance_end.assert_called_once()
 
 
 def test_outside_recovery_nothing_is_deferred(patched: None) -> None:
