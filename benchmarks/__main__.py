@@ -70,6 +70,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "--batched-minutes)")
     p.add_argument("--soak-minutes", type=float, default=10.0, metavar="N",
                    help="minutes of load for the chaos soak (--only soak; default 10)")
+    p.add_argument("--soak-kill-every", type=float, default=60.0, metavar="S",
+                   help="seconds between the soak's kills of a worker, +-20%% (default 60; "
+                        "30 makes the churn runs of docs/performance.md)")
     p.add_argument("--backfill-devices", type=int, default=None, metavar="N",
                    help=f"meters, and as many vehicles, of the backlog (--only backfill; "
                         f"default {backfill.DEFAULT_DEVICES:,}, {backfill.QUICK_DEVICES:,} "
@@ -148,10 +151,11 @@ class Run:
     """The sections of one invocation, sharing the input and the services."""
 
     def __init__(self, stack: Stack, sizes: Sizes, results: dict[str, Any],
-                 share: bool, soak_minutes: float = 10.0,
+                 share: bool, soak_minutes: float = 10.0, soak_kill_every: float = 60.0,
                  backfill_run: backfill.Backfill | None = None) -> None:
         self.stack = stack
         self.soak_minutes = soak_minutes
+        self.soak_kill_every = soak_kill_every
         self.backfill_run = backfill_run or backfill.Backfill()
         self.sizes = sizes
         self.results = results
@@ -273,7 +277,7 @@ class Run:
 
 
     def soak(self) -> dict[str, Any]:
-        return soak.measure(self.stack, self.soak_minutes)
+        return soak.measure(self.stack, self.soak_minutes, kill_every=self.soak_kill_every)
 
     def backfill(self) -> dict[str, Any]:
         return self.backfill_run.measure(self.stack, self.sizes.partitions)
@@ -355,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     stack = Stack(keep=args.keep)
     run = Run(stack, sizes, results, share=args.quick, soak_minutes=args.soak_minutes,
+              soak_kill_every=args.soak_kill_every,
               backfill_run=backfill_run(args))
     failed = []
     measured: dict[str, list[dict[str, Any]]] = {}

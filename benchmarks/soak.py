@@ -232,7 +232,9 @@ WARM_UP = 180.0  # seconds: two kill-and-rebalance cycles, in which the survivin
 
 class Sampler(threading.Thread):
     """Every 5 s: the workers' consumer lag (the largest sum seen), the surviving worker's
-    memory each minute (growth is judged from ``WARM_UP`` on), and a progress line."""
+    memory each minute (growth is judged from ``WARM_UP`` on) with the blocks Python's
+    allocator holds for live objects (a leak grows both; memory the allocators keep after a
+    burst grows only the first), and a progress line."""
 
     def __init__(self, survivor: psutil.Process | None, ports: tuple[int, ...], ledger: Ledger,
                  stop: threading.Event) -> None:
@@ -241,6 +243,8 @@ class Sampler(threading.Thread):
         self.max_lag = 0
         self.rss_start: float | None = None
         self.rss_by_minute: list[float | None] = []
+        self.blocks_start: int | None = None
+        self.blocks_by_minute: list[int | None] = []
         self.kills = 0
 
     def run(self) -> None:
@@ -252,12 +256,16 @@ class Sampler(threading.Thread):
             elapsed = time.monotonic() - started
             if self.rss_start is None and elapsed >= WARM_UP:
                 self.rss_start = rss_mb(self.survivor)
+                self.blocks_start = blocks_of(self.ports[-1])
             if time.monotonic() - last_line >= 60:
                 last_line = time.monotonic()
                 self.rss_by_minute.append(rss_mb(self.survivor))
+                blocks = blocks_of(self.ports[-1])
+                self.blocks_by_minute.append(blocks)
                 log(f"soak: {elapsed / 60:4.1f} min, {sum(self.ledger.acked):,} readings "
                     f"acked, {self.kills} kills, lag {sum(v or 0 for v in lags):,} (max "
-                    f"{self.max_lag:,}), survivor RSS {rss_mb(self.survivor)} MB")
+                    f"{self.max_lag:,}), survivor RSS {rss_mb(self.survivor)} MB, "
+                    f"{blocks or 0:,} Python blocks")
 
 
 def worker_procs(up: subprocess.Popen[bytes]) -> dict[int, psutil.Process]:
@@ -297,6 +305,13 @@ def get(url: str, timeout: float = 3.0) -> str | None:
 
 def lag_of(port: int) -> int | None:
     return metric_sum(f"http://127.0.0.1:{port}", "energy_consumer_lag")
+
+
+def blocks_of(port: int) -> int | None:
+    """The worker's ``energy_python_allocated_blocks`` (None where the code has no such
+    gauge: --against may drive older product code)."""
+    value = metric_sum(f"http://127.0.0.1:{port}", "energy_python_allocated_blocks")
+    return int(value) if value is not None else None
 
 
 def rss_mb(proc: psutil.Process | None) -> float | None:
@@ -594,6 +609,9 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
               for name in GUARDS}
     load_seconds = time.monotonic() - started
     rss_start, rss_end, max_lag = sampler.rss_start, rss_mb(survivor), sampler.max_lag
+    blocks_start, blocks_end = sampler.blocks_start, blocks_of(port + 1)
+    overtaken = sum(metric_sum(f"http://127.0.0.1:{p}", "energy_recovery_steps_overtaken_total")
+                    or 0 for p in (port, port + 1))
     survivor_alive = survivor is not None and survivor.is_running()
 
     # Drain: wait until every acknowledged reading is stored (or it stops changing).
@@ -647,6 +665,13 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
                             "warm_up_seconds": WARM_UP, "each_minute": sampler.rss_by_minute},
         "survivor_rss_growth": growth,
         "survivor_rss_growth_pct": round(growth * 100, 1) if growth is not None else None,
+        "survivor_python_blocks": {"after_warm_up": blocks_start, "end": blocks_end,
+                                   "each_minute": sampler.blocks_by_minute},
+        "survivor_python_blocks_growth_pct": (
+            round((blocks_end / blocks_start - 1) * 100, 1)
+            if blocks_start and blocks_end else None),
+        "recovery_steps_overtaken": overtaken,
+        "kill_every_seconds": kill_every,
         "hostile_not_dead_lettered": len(hostile_missing),
         "restarts_missed": kills - restarts,
         "max_consumer_lag": max_lag,
@@ -664,7 +689,8 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
         and not result["unexpected_exits"])
     log(f"soak: lost {lost}, doubled {result['doubled']}, hostile dead-lettered "
         f"{result['hostile_dead_lettered']}/{result['hostile_sent']}, restarts {restarts}/"
-        f"{kills}, survivor RSS {rss_start} -> {rss_end} MB, max lag {max_lag:,}, guards "
+        f"{kills}, survivor RSS {rss_start} -> {rss_end} MB (Python blocks {blocks_start} -> "
+        f"{blocks_end}), max lag {max_lag:,}, recovery steps overtaken {overtaken}, guards "
         f"{guards}, unexpected exits {len(result['unexpected_exits'])}")
     if backlog:
         log(f"soak: records past the group's commits at the end: {backlog}")

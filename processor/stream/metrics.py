@@ -8,6 +8,7 @@ is computed when scraped, from the Faust consumer's own view of its partitions.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -91,6 +92,12 @@ RECOVERY_STEPS_OVERTAKEN = Counter(
     "begun, so they resumed nothing: the newer rebalance's recovery seeks and resumes the "
     "partitions (processor/stream/faust_fixes.py, 10). Not a fault: a sign of rebalances "
     "close together.")
+PYTHON_BLOCKS = Gauge(
+    "energy_python_allocated_blocks",
+    "Memory blocks Python's allocator holds for live objects (sys.getallocatedblocks), read "
+    "when scraped. Beside the resident memory it tells a leak (both grow) from memory the "
+    "allocators keep after a burst (the resident memory grows, the blocks do not).")
+PYTHON_BLOCKS.set_function(sys.getallocatedblocks)
 # Counters of guards that must never have to act: each reads 0 on a healthy worker (the test
 # suite's session worker and the chaos soak fail otherwise).
 GUARDS = ("energy_redelivered_partitions_total", "energy_timer_errors_total",
