@@ -308,10 +308,9 @@ def lag_of(port: int) -> int | None:
 
 
 def blocks_of(port: int) -> int | None:
-    """The worker's ``energy_python_allocated_blocks`` (None where the code has no such
-    gauge: --against may drive older product code)."""
-    value = metric_sum(f"http://127.0.0.1:{port}", "energy_python_allocated_blocks")
-    return int(value) if value is not None else None
+    """The worker's ``energy_python_allocated_blocks`` (0 where the code has no such gauge:
+    --against may drive older product code; None when the worker does not answer)."""
+    return metric_sum(f"http://127.0.0.1:{port}", "energy_python_allocated_blocks")
 
 
 def rss_mb(proc: psutil.Process | None) -> float | None:
@@ -604,14 +603,14 @@ def _soak(up: subprocess.Popen[bytes], up_log: Path, directory: Path, dsn: str, 
     # lost-record timer, changelog records read outside a recovery, timers that raised.
     from processor.stream.metrics import GUARDS  # here: --against drives older product code
 
-    guards = {name: sum(metric_sum(f"http://127.0.0.1:{p}", name) or 0
-                        for p in (port, port + 1))
-              for name in GUARDS}
+    def both_workers(name: str) -> int:
+        return sum(metric_sum(f"http://127.0.0.1:{p}", name) or 0 for p in (port, port + 1))
+
+    guards = {name: both_workers(name) for name in GUARDS}
     load_seconds = time.monotonic() - started
     rss_start, rss_end, max_lag = sampler.rss_start, rss_mb(survivor), sampler.max_lag
     blocks_start, blocks_end = sampler.blocks_start, blocks_of(port + 1)
-    overtaken = sum(metric_sum(f"http://127.0.0.1:{p}", "energy_recovery_steps_overtaken_total")
-                    or 0 for p in (port, port + 1))
+    overtaken = both_workers("energy_recovery_steps_overtaken_total")
     survivor_alive = survivor is not None and survivor.is_running()
 
     # Drain: wait until every acknowledged reading is stored (or it stops changing).

@@ -20,10 +20,14 @@ from processor.kafka.security import client_config
 Ids = dict[str, tuple[str, int]]  # topic -> (topic id, partition count)
 
 
+def short_lived_admin(bootstrap: str) -> AdminClient:
+    # log_level 4: no librdkafka info lines each time this short-lived client is dropped
+    return AdminClient(client_config(bootstrap, log_level=4))
+
+
 def topic_ids(bootstrap: str, names: tuple[str, ...], timeout: float = 10.0) -> Ids:
     """name -> (topic id, partition count) for the topics that exist."""
-    # log_level 4: no librdkafka info lines each time this short-lived client is dropped
-    admin = AdminClient(client_config(bootstrap, log_level=4))
+    admin = short_lived_admin(bootstrap)
     out = {}
     futures = admin.describe_topics(TopicCollection(list(names)), request_timeout=timeout)
     for name, fut in futures.items():
@@ -40,8 +44,7 @@ def topic_ids(bootstrap: str, names: tuple[str, ...], timeout: float = 10.0) -> 
 def topic_partitions(bootstrap: str, names: tuple[str, ...], timeout: float = 10.0
                      ) -> dict[str, int]:
     """name -> partition count for the topics that exist, from the broker's metadata."""
-    admin = AdminClient(client_config(bootstrap, log_level=4))
-    found = admin.list_topics(timeout=timeout).topics
+    found = short_lived_admin(bootstrap).list_topics(timeout=timeout).topics
     return {name: len(found[name].partitions) for name in names
             if name in found and found[name].error is None}
 

@@ -17,7 +17,7 @@ import os
 from confluent_kafka import KafkaException
 
 from processor.kafka import topics
-from processor.kafka.admin import TopicWatch, look, lost_topics, topic_ids
+from processor.kafka.admin import Ids, TopicWatch, look, lost_topics, topic_ids
 from processor.stream.checkpoint import timer_guarded
 from processor.stream.pipeline import Pipeline
 
@@ -29,7 +29,7 @@ IDS_EVERY = 30  # looks: the ids are asked every 5 minutes when the metadata did
 def register_brokerwatch(p: Pipeline, interval: float = 10.0) -> None:
     bootstrap = p.settings.kafka_bootstrap_servers or ""
     names = topics.TELEMETRY_TOPICS
-    known: dict[str, tuple[str, int]] = {}
+    known: Ids = {}
     watch = TopicWatch(known, IDS_EVERY)
 
     @p.app.task

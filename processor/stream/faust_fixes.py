@@ -284,7 +284,7 @@ _DEFERRED = "_resume_deferred_until_seek"  # consumer attribute: set of TPs, whi
 _original_resume = Consumer.resume_partitions
 _original_seek = Consumer.perform_seek
 _original_on_rebalance = Recovery.on_rebalance
-# Adjustment 10: the consumer attribute (app, rebalance count) of the recovery step running, and
+# Adjustment 10: the consumer attribute (the rebalance count) of the recovery step running, and
 # the Recovery attribute: the count of the rebalance the coming recovery serves.
 _SERVING = "_recovery_step_serves"
 _SERVES = "_recovery_serves_rebalance"
@@ -298,7 +298,7 @@ def _resume_partitions(self: Any, tps: Iterable[Any]) -> None:
         deferred.update(tps)
 
 
-def _release(consumer: Any, resume: bool = True) -> None:
+def _release(consumer: Any, resume: bool) -> None:
     deferred = getattr(consumer, _DEFERRED, None)
     if deferred is not None:
         setattr(consumer, _DEFERRED, None)
@@ -313,12 +313,12 @@ async def _perform_seek(self: Any) -> None:
         return
     # resumed by ``_seek_first`` once the recovery step is over (see there)
     await _seek_streams(self, deferred)
-    app, served = getattr(self, _SERVING)
-    if app.rebalancing_count != served:  # adjustment 10: a newer rebalance has begun
+    served, now = getattr(self, _SERVING), self.app.rebalancing_count
+    if now != served:  # adjustment 10: a newer rebalance has begun
         metrics.RECOVERY_STEPS_OVERTAKEN.inc()
         log.info("A recovery step was overtaken by a new rebalance (%d since the one it "
                  "serves): its stream partitions stay paused for the next recovery",
-                 app.rebalancing_count - served)
+                 now - served)
         raise RebalanceAgain()
 
 
@@ -391,8 +391,7 @@ def _seek_first(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
     async def recovering(self: Any, generation_id: int = 0) -> None:
         consumer = self.app.consumer
         setattr(consumer, _DEFERRED, set())
-        setattr(consumer, _SERVING,
-                (self.app, getattr(self, _SERVES, self.app.rebalancing_count)))
+        setattr(consumer, _SERVING, getattr(self, _SERVES, self.app.rebalancing_count))
         ran_to_its_end = False
         try:
             await method(self, generation_id)

@@ -50,7 +50,8 @@ class RecordingConsumer:
         self._paused_partitions = {STREAM_0, STREAM_1, CHANGELOG}
         self._read_offset: dict[TP, int | None] = {}
         self._committed_offset: dict[TP, int | None] = {}
-        self.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset="earliest"))
+        self.app: Any = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset="earliest"),
+                                        rebalancing_count=0)
         self._thread = SimpleNamespace(seek_to_beginning=self._seek_to_beginning)
 
     def resume_partitions(self, tps: Any) -> None:
@@ -167,10 +168,10 @@ class RevokedWhileSeeking(RecordingConsumer):
 
     def __init__(self, committed: dict[TP, int | None], app: faust.App) -> None:
         super().__init__(committed)
-        self.faust_app = app
+        self.app = app  # the consumer's app counts the rebalances, as Faust's does
 
     async def seek_to_committed(self) -> dict[TP, int | None]:
-        self.faust_app.on_rebalance_start()
+        self.app.on_rebalance_start()
         self.steps.append(("revoked", None))
         return await super().seek_to_committed()
 
